@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+import { configCheckCommand } from './config-check-command.ts';
+import { serveCommand } from './serve-command.ts';
+import { version } from './version.ts';
+
+const program = new Command()
+  .name('wharf')
+  .description('Wharf: an OCI Distribution registry with what an organisation needs around it.')
+  .version(version, '-v, --version', 'print the version')
+  .showHelpAfterError();
+
+program.addCommand(serveCommand());
+program.addCommand(configCheckCommand());
+
+await program.parseAsync(process.argv);

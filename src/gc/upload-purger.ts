@@ -1,0 +1,57 @@
+import type { MetadataStore } from '../metadata/metadata-store.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+
+export interface UploadPurgingOptions {
+  /** Uploads started longer ago than this are abandoned. */
+  ageMs: number;
+  intervalMs: number;
+  dryRun: boolean;
+}
+
+/**
+ * Removes abandoned upload sessions and their staged bytes (`storage.maintenance.uploadpurging`).
+ * Staged files with no session row (a crash between the two writes) are removed once they are as
+ * old as the age limit too.
+ */
+export async function purgeUploads(
+  storage: StorageDriver,
+  metadata: MetadataStore,
+  options: UploadPurgingOptions,
+  logger: Logger,
+): Promise<number> {
+  const cutoff = Date.now() - options.ageMs;
+  const expired = new Set(await metadata.listUploadsStartedBefore(cutoff));
+  for await (const id of storage.listUploads()) {
+    if (expired.has(id)) continue;
+    const stat = await storage.statUpload(id);
+    if (stat && stat.startedAt.getTime() < cutoff && !(await metadata.findUpload(id))) expired.add(id);
+  }
+  for (const id of expired) {
+    if (options.dryRun) {
+      logger.info({ 'upload.id': id }, 'would purge abandoned upload (dry run)');
+      continue;
+    }
+    await storage.cancelUpload(id);
+    await metadata.deleteUpload(id);
+  }
+  if (expired.size > 0) logger.info({ count: expired.size, dryRun: options.dryRun }, 'purged abandoned uploads');
+  return expired.size;
+}
+
+/** Runs purgeUploads every interval; returns a function that stops it. */
+export function scheduleUploadPurging(
+  storage: StorageDriver,
+  metadata: MetadataStore,
+  options: UploadPurgingOptions,
+  logger: Logger,
+): () => void {
+  const run = () => {
+    purgeUploads(storage, metadata, options, logger).catch((error: unknown) => {
+      logger.error({ err: error }, 'upload purging failed');
+    });
+  };
+  const timer = setInterval(run, options.intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,54 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { HealthCheck } from '../observability/health.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
+import { registerErrorHandler } from './error-handler.ts';
+import { registerHealthRoutes } from './health-routes.ts';
+import { fastifyLoggingOptions, registerMetricsRoute, registerObservability } from './observability-plugin.ts';
+import { registerDistributionRoutes } from './v2/distribution-routes.ts';
+
+export interface HttpServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  registry: RegistryService;
+  healthChecks: readonly HealthCheck[];
+  accessLog: boolean;
+  /** Headers added to every response (`http.headers`). */
+  headers: Record<string, string[]>;
+  /** `http.host`: external base URL for Location headers. */
+  externalURL: string | undefined;
+  /** Serve /metrics on this app (when no separate debug listener is configured). */
+  metricsPath: string | undefined;
+}
+
+/** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const app = Fastify({
+    ...fastifyLoggingOptions(options.logger),
+    // Long blob uploads must not be cut off; slow-loris protection is the proxy's or requestTimeout's.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 75_000,
+    bodyLimit: 4 * 1024 * 1024,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 1000 },
+  });
+  app.removeAllContentTypeParsers();
+  // Leave every body unread: handlers stream request.raw themselves (blobs) or read it bounded (manifests).
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  registerObservability(app, { logger: options.logger, metrics: options.metrics, accessLog: options.accessLog });
+  registerErrorHandler(app);
+  const headers = Object.entries(options.headers);
+  if (headers.length > 0) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      for (const [name, values] of headers) reply.header(name, values.length === 1 ? values[0] : values);
+      return payload;
+    });
+  }
+  registerHealthRoutes(app, options.healthChecks);
+  if (options.metricsPath) registerMetricsRoute(app, options.metrics, options.metricsPath);
+  registerDistributionRoutes(app, options.registry, { externalURL: options.externalURL });
+  return app;
+}

@@ -1,0 +1,23 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RegistryService } from '../../registry/registry-service.ts';
+
+export interface DistributionOptions {
+  /** `http.host`: the external base URL for Location headers; relative URLs when unset. */
+  externalURL: string | undefined;
+}
+
+export interface HandlerContext {
+  registry: RegistryService;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  query: URLSearchParams;
+  options: DistributionOptions;
+}
+
+export function locationOf(context: HandlerContext, path: string): string {
+  return context.options.externalURL ? new URL(path, context.options.externalURL).toString() : path;
+}
+
+export function repositoryPath(name: string, rest: string): string {
+  return `/v2/${name}/${rest}`;
+}

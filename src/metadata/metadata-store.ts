@@ -1,0 +1,376 @@
+import type { Kysely, Transaction } from 'kysely';
+import { RegistryError } from '../oci/errors.ts';
+import type { Database, ManifestRow } from './schema.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  subjectDigest: string | null;
+  annotations: string | null;
+}
+
+export interface ManifestWithPayload extends ManifestRecord {
+  payload: Buffer;
+}
+
+export interface NewManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | undefined;
+  payload: Buffer;
+  subjectDigest: string | undefined;
+  annotations: Record<string, string> | undefined;
+  blobDigests: string[];
+  childDigests: string[];
+  tag: string | undefined;
+}
+
+export interface Page {
+  limit: number;
+  after: string | undefined;
+}
+
+const manifestColumns = [
+  'manifests.digest',
+  'manifests.media_type',
+  'manifests.artifact_type',
+  'manifests.size',
+  'manifests.subject_digest',
+  'manifests.annotations',
+] as const;
+
+/**
+ * Every metadata question the registry asks, as index lookups. The same queries run on SQLite and
+ * PostgreSQL; multi-row invariants (a manifest only with all its blobs, a tag only with its
+ * manifest) are enforced inside one transaction each.
+ */
+export class MetadataStore {
+  constructor(readonly db: Kysely<Database>) {}
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('repositories').select('id').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async repositoryExists(name: string): Promise<boolean> {
+    const row = await this.db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** The blob's size when the repository may serve it. */
+  async findRepositoryBlob(repository: string, digest: string): Promise<number | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blobs')
+      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repositories.name', '=', repository)
+      .where('repository_blobs.digest', '=', digest)
+      .executeTakeFirst();
+    return row === undefined ? undefined : Number(row.size);
+  }
+
+  async findBlob(digest: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    return row === undefined ? undefined : Number(row.size);
+  }
+
+  async repositoryHoldsBlob(repository: string, digest: string): Promise<boolean> {
+    return (await this.findRepositoryBlob(repository, digest)) !== undefined;
+  }
+
+  /** Records committed bytes and links them to the repository. */
+  async commitBlob(repository: string, digest: string, size: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      await trx
+        .insertInto('blobs')
+        .values({ digest, size, created_at: now })
+        .onConflict((conflict) => conflict.column('digest').doNothing())
+        .execute();
+      await linkBlob(trx, await ensureRepository(trx, repository), digest);
+    });
+  }
+
+  /** Links a blob the registry already holds to another repository (cross-repository mount). */
+  async linkExistingBlob(repository: string, digest: string): Promise<number | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const blob = await trx.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+      if (!blob) return undefined;
+      await linkBlob(trx, await ensureRepository(trx, repository), digest);
+      return Number(blob.size);
+    });
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_blobs')
+      .where('digest', '=', digest)
+      .where('repository_id', '=', (query) =>
+        query.selectFrom('repositories').select('id').where('name', '=', repository),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /**
+   * Stores a manifest, its references and its tag in one transaction, after checking that every
+   * blob and child manifest it names is present in the repository.
+   */
+  async putManifest(record: NewManifestRecord): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const repositoryId = await ensureRepository(trx, record.repository);
+      await assertPresent(trx, repositoryId, record.blobDigests, 'blob');
+      await assertPresent(trx, repositoryId, record.childDigests, 'manifest');
+      const now = Date.now();
+      await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: repositoryId,
+          digest: record.digest,
+          media_type: record.mediaType,
+          artifact_type: record.artifactType ?? null,
+          size: record.payload.length,
+          payload: record.payload,
+          subject_digest: record.subjectDigest ?? null,
+          annotations: record.annotations ? JSON.stringify(record.annotations) : null,
+          created_at: now,
+        })
+        .onConflict((conflict) => conflict.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      const manifest = await trx
+        .selectFrom('manifests')
+        .select('id')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', '=', record.digest)
+        .executeTakeFirstOrThrow();
+      const blobDigests = [...new Set(record.blobDigests)];
+      if (blobDigests.length > 0) {
+        await trx
+          .insertInto('manifest_blobs')
+          .values(blobDigests.map((digest) => ({ manifest_id: manifest.id, digest })))
+          .onConflict((conflict) => conflict.columns(['manifest_id', 'digest']).doNothing())
+          .execute();
+      }
+      const childDigests = [...new Set(record.childDigests)];
+      if (childDigests.length > 0) {
+        await trx
+          .insertInto('manifest_references')
+          .values(childDigests.map((child_digest) => ({ parent_id: manifest.id, child_digest })))
+          .onConflict((conflict) => conflict.columns(['parent_id', 'child_digest']).doNothing())
+          .execute();
+      }
+      if (record.tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({ repository_id: repositoryId, name: record.tag, manifest_id: manifest.id, updated_at: now })
+          .onConflict((conflict) =>
+            conflict.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifest.id, updated_at: now }),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async findManifestByDigest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
+    const row = await this.manifestQuery(repository)
+      .select(manifestColumns)
+      .where('manifests.digest', '=', digest)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findManifestByTag(repository: string, tag: string): Promise<ManifestRecord | undefined> {
+    const row = await this.taggedManifestQuery(repository, tag).select(manifestColumns).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async loadManifestByDigest(repository: string, digest: string): Promise<ManifestWithPayload | undefined> {
+    const row = await this.manifestQuery(repository)
+      .select([...manifestColumns, 'manifests.payload'])
+      .where('manifests.digest', '=', digest)
+      .executeTakeFirst();
+    return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
+  }
+
+  async loadManifestByTag(repository: string, tag: string): Promise<ManifestWithPayload | undefined> {
+    const row = await this.taggedManifestQuery(repository, tag)
+      .select([...manifestColumns, 'manifests.payload'])
+      .executeTakeFirst();
+    return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('tags')
+      .where('name', '=', tag)
+      .where('repository_id', '=', (query) =>
+        query.selectFrom('repositories').select('id').where('name', '=', repository),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** Deletes the manifest and, through the foreign keys, its tags and references. */
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('manifests')
+      .where('digest', '=', digest)
+      .where('repository_id', '=', (query) =>
+        query.selectFrom('repositories').select('id').where('name', '=', repository),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listTags(repository: string, page: Page): Promise<string[] | undefined> {
+    const repositoryRow = await this.db
+      .selectFrom('repositories')
+      .select('id')
+      .where('name', '=', repository)
+      .executeTakeFirst();
+    if (!repositoryRow) return undefined;
+    let query = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryRow.id)
+      .orderBy('name')
+      .limit(page.limit);
+    if (page.after !== undefined) query = query.where('name', '>', page.after);
+    return (await query.execute()).map((row) => row.name);
+  }
+
+  /** Repositories that hold at least one manifest: a repository with only blobs is not an image yet. */
+  async listRepositories(page: Page): Promise<string[]> {
+    let query = this.db
+      .selectFrom('repositories')
+      .select('name')
+      .where((eb) =>
+        eb.exists(eb.selectFrom('manifests').select('id').whereRef('manifests.repository_id', '=', 'repositories.id')),
+      )
+      .orderBy('name')
+      .limit(page.limit);
+    if (page.after !== undefined) query = query.where('name', '>', page.after);
+    return (await query.execute()).map((row) => row.name);
+  }
+
+  async listReferrers(
+    repository: string,
+    subject: string,
+    artifactType: string | undefined,
+    page: Page,
+  ): Promise<ManifestRecord[]> {
+    let query = this.manifestQuery(repository)
+      .select(manifestColumns)
+      .where('manifests.subject_digest', '=', subject)
+      .orderBy('manifests.digest')
+      .limit(page.limit);
+    if (artifactType !== undefined) query = query.where('manifests.artifact_type', '=', artifactType);
+    if (page.after !== undefined) query = query.where('manifests.digest', '>', page.after);
+    return (await query.execute()).map(toRecord);
+  }
+
+  async createUpload(id: string, repository: string): Promise<void> {
+    await this.db.insertInto('uploads').values({ id, repository, started_at: Date.now() }).execute();
+  }
+
+  async findUpload(id: string): Promise<{ repository: string; startedAt: number } | undefined> {
+    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && { repository: row.repository, startedAt: Number(row.started_at) };
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    await this.db.deleteFrom('uploads').where('id', '=', id).execute();
+  }
+
+  async listUploadsStartedBefore(time: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('uploads').select('id').where('started_at', '<', time).execute();
+    return rows.map((row) => row.id);
+  }
+
+  private manifestQuery(repository: string) {
+    return this.db
+      .selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .where('repositories.name', '=', repository);
+  }
+
+  private taggedManifestQuery(repository: string, tag: string) {
+    return this.db
+      .selectFrom('tags')
+      .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .where('repositories.name', '=', repository)
+      .where('tags.name', '=', tag);
+  }
+}
+
+async function ensureRepository(trx: Executor, name: string): Promise<number> {
+  await trx
+    .insertInto('repositories')
+    .values({ name, created_at: Date.now() })
+    .onConflict((conflict) => conflict.column('name').doNothing())
+    .execute();
+  const row = await trx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirstOrThrow();
+  return row.id;
+}
+
+async function linkBlob(trx: Executor, repositoryId: number, digest: string): Promise<void> {
+  await trx
+    .insertInto('repository_blobs')
+    .values({ repository_id: repositoryId, digest, created_at: Date.now() })
+    .onConflict((conflict) => conflict.columns(['repository_id', 'digest']).doNothing())
+    .execute();
+}
+
+async function assertPresent(
+  trx: Executor,
+  repositoryId: number,
+  digests: string[],
+  kind: 'blob' | 'manifest',
+): Promise<void> {
+  const wanted = [...new Set(digests)];
+  if (wanted.length === 0) return;
+  const found =
+    kind === 'blob'
+      ? await trx
+          .selectFrom('repository_blobs')
+          .select('digest')
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', wanted)
+          .execute()
+      : await trx
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', wanted)
+          .execute();
+  const present = new Set(found.map((row) => row.digest));
+  const missing = wanted.filter((digest) => !present.has(digest));
+  if (missing.length > 0) {
+    throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown ${kind} ${missing[0]}`, {
+      detail: { [kind === 'blob' ? 'blobs' : 'manifests']: missing },
+    });
+  }
+}
+
+function toRecord(
+  row: Pick<ManifestRow, 'digest' | 'media_type' | 'artifact_type' | 'size' | 'subject_digest' | 'annotations'>,
+): ManifestRecord {
+  return {
+    digest: row.digest,
+    mediaType: row.media_type,
+    artifactType: row.artifact_type,
+    size: Number(row.size),
+    subjectDigest: row.subject_digest,
+    annotations: row.annotations,
+  };
+}

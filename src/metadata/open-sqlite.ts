@@ -1,0 +1,22 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrateToLatest } from './migrate.ts';
+import type { Database } from './schema.ts';
+
+/**
+ * The embedded metadata database. WAL lets readers run while a writer commits; synchronous=FULL
+ * makes every acknowledged commit survive a power cut, not just a process crash.
+ */
+export async function openSqlite(path: string): Promise<Kysely<Database>> {
+  await mkdir(dirname(path), { recursive: true });
+  const database = new SQLite(path);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  await migrateToLatest(db);
+  return db;
+}
