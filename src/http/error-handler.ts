@@ -14,7 +14,6 @@ export function registerErrorHandler(app: FastifyInstance): void {
     } else {
       request.log.debug({ err: { code: registryError.code, message: registryError.message } }, 'request rejected');
     }
-    if (registryError.status === 413) reply.header('Connection', 'close');
     reply.headers(registryError.headers);
     sendError(reply, registryError);
   });

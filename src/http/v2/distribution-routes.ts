@@ -1,19 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../../oci/errors.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
+import { setHandlerLabel } from '../observability-plugin.ts';
 import { deleteBlob, getBlob, headBlob } from './blob-handlers.ts';
 import type { DistributionOptions, HandlerContext } from './context.ts';
 import { listCatalog, listReferrers, listTags } from './listing-handlers.ts';
 import { deleteManifest, getManifest, headManifest, putManifest } from './manifest-handlers.ts';
 import { assertMethod, matchRoute, type Route } from './route-table.ts';
 import { appendUpload, cancelUpload, completeUpload, startUpload, uploadStatus } from './upload-handlers.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The distribution endpoint this request hit, for logs and the metrics `handler` label. */
-    distributionHandler?: string;
-  }
-}
 
 /** Distribution's handler names, kept for the `handler` metrics label. */
 const handlerNames: Record<Route['kind'], string> = {
@@ -44,7 +38,7 @@ export function registerDistributionRoutes(
       request.raw.resume();
       throw new RegistryError('NAME_UNKNOWN', `no distribution endpoint at ${path.slice(0, 200)}`, { status: 404 });
     }
-    request.distributionHandler = handlerNames[route.kind];
+    setHandlerLabel(request, handlerNames[route.kind]);
     if ('name' in route) request.repositoryName = route.name;
     assertMethod(route, request.method);
     const context: HandlerContext = { registry, request, reply, query, options };

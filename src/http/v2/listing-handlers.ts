@@ -44,5 +44,7 @@ export async function listReferrers(context: HandlerContext, name: string, refer
   reply
     .code(200)
     .header('Content-Type', MediaTypes.ociIndex)
-    .send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: result.manifests }));
+    .send(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: result.manifests })),
+    );
 }

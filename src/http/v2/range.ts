@@ -35,15 +35,20 @@ function unsatisfiable(size: number): RegistryError {
   });
 }
 
-/** An upload chunk's `Content-Range: <start>-<end>` (inclusive; `bytes ` prefix tolerated). */
+/** An upload chunk's `Content-Range: <start>-<end>` (inclusive), the form the distribution-spec defines. */
 export function parseChunkRange(header: string | undefined): ChunkRange | undefined {
   if (header === undefined) return undefined;
-  const match = /^(?:bytes[= ])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
-  if (!match) throw new RegistryError('RANGE_INVALID', `malformed Content-Range "${header.slice(0, 100)}"`);
+  const match = /^(\d+)-(\d+)$/.exec(header.trim());
+  if (!match) throw malformedRange(header);
   const start = Number(match[1]);
   const end = Number(match[2]);
-  if (end < start || !Number.isSafeInteger(end)) {
-    throw new RegistryError('RANGE_INVALID', `malformed Content-Range "${header.slice(0, 100)}"`);
-  }
+  if (end < start || !Number.isSafeInteger(end)) throw malformedRange(header);
   return { start, end };
+}
+
+function malformedRange(header: string): RegistryError {
+  return new RegistryError(
+    'BLOB_UPLOAD_INVALID',
+    `malformed Content-Range "${header.slice(0, 100)}": expected <start>-<end>`,
+  );
 }

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -75,27 +75,16 @@ export class FilesystemDriver implements StorageDriver {
 
   async appendUpload(id: string, offset: number, source: Readable): Promise<number> {
     const path = this.uploadPath(id);
-    let handle: Awaited<ReturnType<typeof open>>;
+    const before = await statOrUndefined(path);
+    if (!before) throw new StorageNotFoundError(`upload ${id}`);
+    if (before.size !== offset) throw new UploadOffsetError(before.size);
     try {
-      handle = await open(path, 'r+');
-    } catch (error) {
-      if (isNotFound(error)) throw new StorageNotFoundError(`upload ${id}`);
-      throw error;
-    }
-    try {
-      const { size } = await handle.stat();
-      if (size !== offset) throw new UploadOffsetError(size);
-      const sink = handle.createWriteStream({ start: offset, autoClose: false });
-      try {
-        await pipeline(source, sink);
-      } finally {
-        // Whatever reached the file stays: the client learns the durable size from the upload's Range.
-        await handle.sync();
-      }
-      return (await handle.stat()).size;
+      await pipeline(source, createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 }));
     } finally {
-      await handle.close();
+      // Whatever reached the file stays: the client learns the durable size from the upload's Range.
+      await syncFile(path);
     }
+    return (await stat(path)).size;
   }
 
   async statUpload(id: string): Promise<UploadStat | undefined> {
@@ -166,6 +155,16 @@ async function openReadStream(path: string, what: string, range?: ByteRange): Pr
     end: range?.end,
     highWaterMark: 1024 * 1024,
   });
+}
+
+/** fsync through a fresh descriptor: Linux flushes the file's dirty pages whichever fd wrote them. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function syncDirectory(path: string): Promise<void> {

@@ -1,0 +1,57 @@
+/**
+ * Keys of CNCF Distribution's config.yml that Wharf does not implement yet. A file written for
+ * Distribution loads unchanged: these keys are accepted, reported as warnings and ignored. Each entry
+ * covers everything below it. The note says what that means where ignoring a key changes what the
+ * registry does for its users.
+ */
+export const unimplementedDistributionKeys: Readonly<Record<string, string>> = {
+  'log.hooks': '',
+  'log.reportcaller': '',
+  'storage.s3': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.azure': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.gcs': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.swift': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.oss': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.inmemory': 'blobs are stored on the filesystem (storage.filesystem.rootdirectory)',
+  'storage.tag': '',
+  'http.prefix': 'the API is served at /v2/',
+  'http.relativeurls': '',
+  'http.draintimeout': '',
+  'http.tls': 'Wharf serves plain HTTP; terminate TLS in a reverse proxy in front of it',
+  'http.http2': '',
+  'http.h2c': '',
+  auth: 'requests are NOT authenticated, anyone who can reach the registry can push and delete',
+  middleware: '',
+  reporting: '',
+  notifications: 'no events are sent',
+  redis: '',
+  catalog: '',
+  proxy: 'Wharf does not act as a pull-through cache',
+  compatibility: '',
+  validation: 'pushed manifests are not checked against validation rules',
+  policy: '',
+  'health.file': '',
+  'health.http': '',
+  'health.tcp': '',
+};
+
+/**
+ * Distribution keys Wharf reads but rewrites before validation (deprecated spellings, values with a
+ * Wharf equivalent); see distribution-compat.ts.
+ */
+export const translatedDistributionKeys: readonly string[] = ['loglevel', 'storage.cache.layerinfo', 'http.net'];
+
+/** The Distribution-only keys directly below `parent` ('' for the top level). */
+export function distributionKeysUnder(parent: string): string[] {
+  const prefix = parent === '' ? '' : `${parent}.`;
+  return [...Object.keys(unimplementedDistributionKeys), ...translatedDistributionKeys]
+    .filter((path) => path.startsWith(prefix) && !path.slice(prefix.length).includes('.'))
+    .map((path) => path.slice(prefix.length));
+}
+
+export function isUnimplementedDistributionKey(path: string): boolean {
+  return Object.hasOwn(unimplementedDistributionKeys, path);
+}
+
+/** The keys below `storage` that are settings rather than a storage driver. */
+export const storageSettingKeys: ReadonlySet<string> = new Set(['maintenance', 'cache', 'delete', 'redirect', 'tag']);

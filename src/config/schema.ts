@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import {
+  absoluteUrl,
+  duration,
+  flag,
+  headerMap,
+  integer,
+  listenAddress,
+  nonEmptyText,
+  oneOf,
+  text,
+  urlPath,
+} from './scalars.ts';
+
+/** A mapping of known keys; unknown keys are errors, a missing section takes its keys' defaults. */
+function section<Shape extends z.ZodRawShape>(shape: Shape) {
+  const mapping = z.strictObject(shape);
+  // Every key has a default or is optional, so an absent section is the empty mapping.
+  return mapping.prefault({} as z.input<typeof mapping>);
+}
+
+const hour = 3_600_000;
+
+export const defaultHttpHeaders: Readonly<Record<string, string[]>> = { 'X-Content-Type-Options': ['nosniff'] };
+
+/**
+ * The keys Wharf implements, their types and defaults. Keys of CNCF Distribution that Wharf does not
+ * implement yet are listed in distribution-keys.ts; everything else is an error.
+ */
+export const configSchema = z.strictObject({
+  version: text()
+    .refine((version) => version === '0.1', {
+      error: (issue) => `unsupported version ${JSON.stringify(issue.input)}; the only configuration version is "0.1"`,
+    })
+    .default('0.1'),
+  log: section({
+    level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'], {
+      ignoreCase: true,
+      aliases: { warning: 'warn', panic: 'fatal' },
+    }).default('info'),
+    formatter: oneOf(['text', 'json']).default('text'),
+    fields: z.record(z.string(), text()).default(() => ({})),
+    accesslog: section({ disabled: flag().default(false) }),
+  }),
+  http: section({
+    addr: listenAddress('http.addr').default(':5000'),
+    host: absoluteUrl().optional(),
+    secret: text().optional(),
+    headers: headerMap().default(() => structuredClone(defaultHttpHeaders)),
+    debug: section({
+      addr: listenAddress('http.debug.addr').optional(),
+      prometheus: section({ enabled: flag().default(false), path: urlPath().default('/metrics') }),
+    }),
+  }),
+  storage: section({
+    filesystem: section({
+      rootdirectory: nonEmptyText().default('./data'),
+      maxthreads: integer({ min: 1 }).default(100),
+    }),
+    delete: section({ enabled: flag().default(true) }),
+    cache: section({
+      blobdescriptor: oneOf(['inmemory', 'redis']).optional(),
+      blobdescriptorsize: integer({ min: 0 }).default(10_000),
+    }),
+    maintenance: section({
+      readonly: section({ enabled: flag().default(false) }),
+      uploadpurging: section({
+        enabled: flag().default(true),
+        age: duration().default(168 * hour),
+        interval: duration({ positive: true }).default(24 * hour),
+        dryrun: flag().default(false),
+      }),
+    }),
+    redirect: section({ disable: flag().default(false) }),
+  }),
+  database: section({ path: nonEmptyText().optional() }),
+  health: section({
+    storagedriver: section({
+      enabled: flag().default(true),
+      // Distribution: an interval of 0 means the default, a threshold of 0 means a single failure.
+      interval: duration()
+        .transform((milliseconds) => (milliseconds === 0 ? 10_000 : milliseconds))
+        .default(10_000),
+      threshold: integer({ min: 0 })
+        .transform((count) => Math.max(count, 1))
+        .default(3),
+    }),
+  }),
+});
+
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** The smallest storage.filesystem.maxthreads Distribution allows; smaller values are raised to it. */
+export const minimumFilesystemThreads = 25;
