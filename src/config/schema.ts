@@ -19,7 +19,13 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
   return mapping.prefault({} as z.input<typeof mapping>);
 }
 
+const minute = 60_000;
 const hour = 3_600_000;
+
+/** A YAML list of strings (a single string is taken as a list of one). */
+function textList() {
+  return z.union([z.array(text()), text().transform((value) => [value])]);
+}
 
 export const defaultHttpHeaders: Readonly<Record<string, string[]>> = { 'X-Content-Type-Options': ['nosniff'] };
 
@@ -51,6 +57,14 @@ export const configSchema = z.strictObject({
       addr: listenAddress('http.debug.addr').optional(),
       prometheus: section({ enabled: flag().default(false), path: urlPath().default('/metrics') }),
     }),
+    tls: section({
+      certificate: nonEmptyText().optional(),
+      key: nonEmptyText().optional(),
+      clientcas: textList().default(() => []),
+      minimumtls: oneOf(['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3']).default('tls1.2'),
+      ciphersuites: textList().optional(),
+    }),
+    http2: section({ disabled: flag().default(false) }),
   }),
   storage: section({
     filesystem: section({
@@ -74,6 +88,72 @@ export const configSchema = z.strictObject({
     redirect: section({ disable: flag().default(false) }),
   }),
   database: section({ path: nonEmptyText().optional() }),
+  auth: section({
+    // Distribution's keys.
+    htpasswd: z.strictObject({ realm: text().default('Registry Realm'), path: nonEmptyText() }).optional(),
+    token: z
+      .strictObject({
+        realm: absoluteUrl(),
+        service: nonEmptyText(),
+        issuer: nonEmptyText(),
+        rootcertbundle: nonEmptyText().optional(),
+        jwks: nonEmptyText().optional(),
+        autoredirect: flag().default(false),
+        signingalgorithms: textList().optional(),
+      })
+      .optional(),
+    // Wharf's keys.
+    basic: section({ enabled: flag().default(true) }),
+    anonymous: section({ pull: flag().default(false) }),
+    projects: section({ enabled: flag().default(false) }),
+    autocreateprojects: flag().default(false),
+    tokenservice: section({
+      enabled: flag().optional(),
+      issuer: nonEmptyText().default('wharf'),
+      service: nonEmptyText().optional(),
+      expiration: duration({ positive: true }).default(5 * minute),
+      refreshexpiration: duration({ positive: true }).default(24 * hour),
+      key: nonEmptyText().optional(),
+      algorithm: oneOf(['ES256', 'RS256']).default('ES256'),
+    }),
+    ldap: z
+      .strictObject({
+        url: nonEmptyText(),
+        binddn: text().optional(),
+        bindpassword: text().optional(),
+        basedn: nonEmptyText(),
+        filter: text().default('(objectClass=*)'),
+        userattribute: nonEmptyText().default('uid'),
+        groupattribute: nonEmptyText().default('memberOf'),
+        groupbasedn: text().optional(),
+        groupfilter: text().optional(),
+        groupnameattribute: nonEmptyText().default('cn'),
+        admingroup: text().optional(),
+        starttls: flag().default(false),
+        cacert: nonEmptyText().optional(),
+        insecureskipverify: flag().default(false),
+        timeout: duration({ positive: true }).default(5_000),
+      })
+      .optional(),
+    oidc: z
+      .strictObject({
+        issuer: absoluteUrl(),
+        clientid: nonEmptyText(),
+        clientsecret: text().optional(),
+        redirecturl: absoluteUrl().optional(),
+        scopes: textList().default(() => ['openid', 'profile', 'email']),
+        usernameclaim: nonEmptyText().default('preferred_username'),
+        groupsclaim: nonEmptyText().default('groups'),
+        admingroup: text().optional(),
+      })
+      .optional(),
+    lockout: section({
+      attempts: integer({ min: 1 }).default(5),
+      window: duration({ positive: true }).default(15 * minute),
+      duration: duration({ positive: true }).default(15 * minute),
+    }),
+    admin: section({ password: text().optional() }),
+  }),
   health: section({
     storagedriver: section({
       enabled: flag().default(true),
