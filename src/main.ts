@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
+import { composeAuth } from './composition/auth.ts';
 import type { Config } from './config/index.ts';
 import { parseListenAddress } from './config/index.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
@@ -49,10 +50,12 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
-  const app = createHttpServer({
+  const auth = await composeAuth(config, { logger, metadata });
+  const { app } = createHttpServer({
     logger,
     metrics,
     registry,
+    auth,
     healthChecks,
     accessLog: !config.log.accesslog.disabled,
     headers: config.http.headers,

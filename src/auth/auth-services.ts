@@ -45,6 +45,11 @@ export interface AuthServices {
   challenge: Challenge;
   /** Subject of a verified TLS client certificate → principal (mTLS), when configured. */
   certificatePrincipal?: (subjectCommonName: string) => Promise<Principal | undefined>;
+  /**
+   * Runs before a push is authorized: in projects mode it refuses a repository whose project does
+   * not exist (404 NAME_UNKNOWN naming the project), or creates it when auto-creation is on.
+   */
+  preparePush?: (principal: Principal, repository: string) => Promise<void>;
 }
 
 export type { Authenticator, Authorizer, Principal, ResourceAccess };

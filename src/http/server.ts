@@ -1,8 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { AuthServices } from '../auth/auth-services.ts';
 import type { HealthCheck } from '../observability/health.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
+import { AccessControl } from './auth/access-control.ts';
 import { registerErrorHandler } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { fastifyLoggingOptions, registerMetricsRoute, registerObservability } from './observability-plugin.ts';
@@ -12,6 +14,7 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
   registry: RegistryService;
+  auth: AuthServices;
   healthChecks: readonly HealthCheck[];
   accessLog: boolean;
   /** Headers added to every response (`http.headers`). */
@@ -23,7 +26,7 @@ export interface HttpServerOptions {
 }
 
 /** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
-export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+export function createHttpServer(options: HttpServerOptions): { app: FastifyInstance; access: AccessControl } {
   const app = Fastify({
     ...fastifyLoggingOptions(options.logger),
     // Long blob uploads must not be cut off; slow-loris protection is the proxy's or requestTimeout's.
@@ -49,6 +52,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }
   registerHealthRoutes(app, options.healthChecks);
   if (options.metricsPath) registerMetricsRoute(app, options.metrics, options.metricsPath);
-  registerDistributionRoutes(app, options.registry, { externalURL: options.externalURL });
-  return app;
+  const access = new AccessControl(options.auth);
+  registerDistributionRoutes(app, options.registry, access, { externalURL: options.externalURL });
+  return { app, access };
 }

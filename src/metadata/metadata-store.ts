@@ -87,6 +87,19 @@ export class MetadataStore {
     return (await this.findRepositoryBlob(repository, digest)) !== undefined;
   }
 
+  /** Repositories that hold the blob, by name. */
+  async repositoriesHoldingBlob(digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('repository_blobs')
+      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .select('repositories.name')
+      .where('repository_blobs.digest', '=', digest)
+      .orderBy('repositories.name')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => row.name);
+  }
+
   /** Records committed bytes and links them to the repository. */
   async commitBlob(repository: string, digest: string, size: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {

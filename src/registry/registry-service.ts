@@ -9,6 +9,9 @@ import { parseTag } from '../oci/reference.ts';
 import { type ByteRange, type StorageDriver, StorageNotFoundError } from '../storage/driver.ts';
 import { type AppendOptions, UploadSessions } from './upload-sessions.ts';
 
+/** How many holders of a blob automatic content discovery considers when checking read access. */
+const mountDiscoveryLimit = 100;
+
 export interface RegistryOptions {
   deleteEnabled: boolean;
   readOnly: boolean;
@@ -72,9 +75,20 @@ export class RegistryService {
    * the registry holds (automatic content discovery). Returns the size, or undefined to fall back
    * to a normal upload.
    */
-  async mountBlob(repository: string, digest: Digest, from: string | undefined): Promise<number | undefined> {
+  async mountBlob(
+    repository: string,
+    digest: Digest,
+    from: string | undefined,
+    mayRead: (repositories: readonly string[]) => Promise<boolean> = async () => true,
+  ): Promise<number | undefined> {
     this.assertWritable();
-    if (from !== undefined && !(await this.metadata.repositoryHoldsBlob(from, digest))) return undefined;
+    const holders =
+      from === undefined
+        ? await this.metadata.repositoriesHoldingBlob(digest, mountDiscoveryLimit)
+        : (await this.metadata.repositoryHoldsBlob(from, digest))
+          ? [from]
+          : [];
+    if (holders.length === 0 || !(await mayRead(holders))) return undefined;
     return this.metadata.linkExistingBlob(repository, digest);
   }
 

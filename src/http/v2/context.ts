@@ -1,5 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../../auth/principal.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
+import type { AccessControl } from '../auth/access-control.ts';
 
 export interface DistributionOptions {
   /** `http.host`: the external base URL for Location headers; relative URLs when unset. */
@@ -12,6 +14,8 @@ export interface HandlerContext {
   reply: FastifyReply;
   query: URLSearchParams;
   options: DistributionOptions;
+  access: AccessControl;
+  principal: Principal;
 }
 
 export function locationOf(context: HandlerContext, path: string): string {

@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAnonymous } from '../../auth/principal.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
+import type { AccessControl } from '../auth/access-control.ts';
 import { setHandlerLabel } from '../observability-plugin.ts';
 import { deleteBlob, getBlob, headBlob } from './blob-handlers.ts';
 import type { DistributionOptions, HandlerContext } from './context.ts';
 import { listCatalog, listReferrers, listTags } from './listing-handlers.ts';
 import { deleteManifest, getManifest, headManifest, putManifest } from './manifest-handlers.ts';
+import { needsPush, requiredAccess } from './required-access.ts';
 import { assertMethod, matchRoute, type Route } from './route-table.ts';
 import { appendUpload, cancelUpload, completeUpload, startUpload, uploadStatus } from './upload-handlers.ts';
 
@@ -25,6 +28,7 @@ const handlerNames: Record<Route['kind'], string> = {
 export function registerDistributionRoutes(
   app: FastifyInstance,
   registry: RegistryService,
+  access: AccessControl,
   options: DistributionOptions,
 ): void {
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -41,7 +45,15 @@ export function registerDistributionRoutes(
     setHandlerLabel(request, handlerNames[route.kind]);
     if ('name' in route) request.repositoryName = route.name;
     assertMethod(route, request.method);
-    const context: HandlerContext = { registry, request, reply, query, options };
+    const principal = await access.identify(request);
+    const required = requiredAccess(route, request.method);
+    // A known caller pushing into a project that does not exist learns so (or gets it created);
+    // an anonymous one is only asked to authenticate.
+    if (access.auth.preparePush && 'name' in route && needsPush(required) && !isAnonymous(principal)) {
+      await access.auth.preparePush(principal, route.name);
+    }
+    await access.authorize(request, principal, required);
+    const context: HandlerContext = { registry, request, reply, query, options, access, principal };
     await dispatch(context, route, request.method);
   };
   app.route({ method: ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/v2', handler: handle });

@@ -1,3 +1,4 @@
+import type { Page } from '../../metadata/metadata-store.ts';
 import { parseDigest } from '../../oci/digest.ts';
 import { MediaTypes } from '../../oci/media-types.ts';
 import type { HandlerContext } from './context.ts';
@@ -20,7 +21,7 @@ export async function listTags(context: HandlerContext, name: string): Promise<v
 
 export async function listCatalog(context: HandlerContext): Promise<void> {
   const page = parsePage(context.query, catalogDefaultPage, catalogMaxPage);
-  const repositories = await context.registry.listRepositories(page);
+  const repositories = await visibleRepositories(context, page);
   const link = nextLink('/v2/_catalog', page, repositories);
   if (link) context.reply.header('Link', link);
   context.reply.code(200).send({ repositories });
@@ -47,4 +48,17 @@ export async function listReferrers(context: HandlerContext, name: string, refer
     .send(
       Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: result.manifests })),
     );
+}
+
+/** A catalog page of the repositories the caller may pull, reading further pages to fill it. */
+async function visibleRepositories(context: HandlerContext, page: Page): Promise<string[]> {
+  const visible: string[] = [];
+  let after = page.after;
+  while (visible.length < page.limit) {
+    const batch = await context.registry.listRepositories({ limit: page.limit, after });
+    visible.push(...(await context.access.filterPullable(context.principal, batch)));
+    if (batch.length < page.limit) break;
+    after = batch.at(-1);
+  }
+  return visible.slice(0, page.limit);
 }

@@ -14,7 +14,9 @@ export async function startUpload(context: HandlerContext, name: string): Promis
     const digest = parseDigest(mount);
     const fromParam = query.get('from');
     const from = fromParam === null || fromParam === '' ? undefined : parseRepositoryName(fromParam);
-    if ((await registry.mountBlob(name, digest, from)) !== undefined) {
+    // Mount only what the caller could read anyway; otherwise a normal upload, revealing nothing.
+    const mayRead = (repositories: readonly string[]) => context.access.mayPullAny(context.principal, repositories);
+    if ((await registry.mountBlob(name, digest, from, mayRead)) !== undefined) {
       request.raw.resume();
       return blobCreated(context, name, digest);
     }
