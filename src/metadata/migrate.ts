@@ -1,9 +1,15 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 import * as initial from './migrations/001-initial.ts';
+import * as identities from './migrations/002-identities.ts';
+import * as projects from './migrations/003-projects.ts';
+import * as oidc from './migrations/004-oidc.ts';
 
 /** Migrations are compiled in, not read from a folder, so they travel with the code. */
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
+  '002-identities': identities,
+  '003-projects': projects,
+  '004-oidc': oidc,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

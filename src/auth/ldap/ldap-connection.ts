@@ -16,30 +16,26 @@ export interface LdapConnectionOptions {
 }
 
 /**
- * Opens one LDAP connection, secured as configured: TLS from the first byte for `ldaps://`, or
- * StartTLS on `ldap://`. The caller unbinds it when done.
+ * A client for one login, secured as configured: TLS from the first byte for `ldaps://`, or
+ * StartTLS on `ldap://` (see secureLdapConnection). It connects at its first operation; the
+ * caller unbinds it when done.
  */
-export async function openLdapConnection(options: LdapConnectionOptions): Promise<Client> {
+export function createLdapClient(options: LdapConnectionOptions): Client {
   const url = new URL(options.url);
-  const secure = url.protocol === 'ldaps:';
-  const tlsOptions = tlsOptionsFor(url, options);
   // ldapts switches to TLS from the first byte whenever tlsOptions are given, so they go to
   // the client only for ldaps:// and to startTLS() otherwise.
-  const client = new Client({
+  return new Client({
     url: options.url,
     timeout: options.timeout,
     connectTimeout: options.timeout,
-    ...(secure ? { tlsOptions } : {}),
+    ...(url.protocol === 'ldaps:' ? { tlsOptions: tlsOptionsFor(url, options) } : {}),
   });
-  if (options.startTls && !secure) {
-    try {
-      await client.startTLS(tlsOptions);
-    } catch (error) {
-      await closeQuietly(client);
-      throw error;
-    }
-  }
-  return client;
+}
+
+/** Upgrades with StartTLS, when configured, before anything else is sent. */
+export async function secureLdapConnection(client: Client, options: LdapConnectionOptions): Promise<void> {
+  const url = new URL(options.url);
+  if (options.startTls && url.protocol !== 'ldaps:') await client.startTLS(tlsOptionsFor(url, options));
 }
 
 function tlsOptionsFor(url: URL, options: LdapConnectionOptions): ConnectionOptions {
