@@ -100,7 +100,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     logger,
     async close() {
       stopPurging();
-      await app.close();
+      await closeGracefully(app);
       await debugApp?.close();
       await metadata.close();
     },
@@ -112,4 +112,24 @@ function urlOf(app: FastifyInstance): string {
   if (address === null || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+}
+
+/** How long in-flight requests may take to finish once shutdown starts. */
+const drainTimeoutMs = 10_000;
+
+/**
+ * Stops accepting connections and lets requests in flight finish. Fastify closes idle keep-alive
+ * connections once, when close starts; one that turns idle afterwards would hold shutdown until its
+ * keep-alive timeout, so idle ones are closed as they appear and everything is cut after the drain
+ * timeout.
+ */
+async function closeGracefully(app: FastifyInstance): Promise<void> {
+  const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+  const cutoff = setTimeout(() => app.server.closeAllConnections(), drainTimeoutMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(idle);
+    clearTimeout(cutoff);
+  }
 }

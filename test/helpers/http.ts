@@ -74,6 +74,12 @@ export interface RawRequest {
   body?: Buffer;
   /** Sent with `Transfer-Encoding: chunked`, one write per chunk. */
   chunks?: Buffer[];
+  /**
+   * Send the headers, then wait this long for an answer before sending `body`. A server that refuses
+   * a declared Content-Length answers at once and closes; writing the body into that close would race
+   * the answer (EPIPE, and the response lost), so it is only sent if no answer came.
+   */
+  holdBodyMs?: number;
 }
 
 /**
@@ -97,6 +103,7 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<HttpRe
         res.on('data', (part: Buffer) => parts.push(part));
         res.on('error', reject);
         res.on('end', () => {
+          if (!req.writableEnded) req.destroy();
           const responseHeaders = new Headers();
           for (const [name, value] of Object.entries(res.headers)) {
             if (Array.isArray(value)) for (const entry of value) responseHeaders.append(name, entry);
@@ -119,6 +126,11 @@ export function rawRequest(baseUrl: string, options: RawRequest): Promise<HttpRe
     if (options.chunks !== undefined) {
       for (const chunk of options.chunks) req.write(chunk);
       req.end();
+    } else if (options.holdBodyMs !== undefined) {
+      req.flushHeaders();
+      setTimeout(() => {
+        if (!answered) req.end(options.body);
+      }, options.holdBodyMs);
     } else {
       req.end(options.body);
     }
