@@ -6,6 +6,8 @@ import { parseListenAddress } from './config/index.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
 import { registerMetricsRoute } from './http/observability-plugin.ts';
 import { createHttpServer } from './http/server.ts';
+import { tlsEnabled } from './http/tls/tls-options.ts';
+import { createTlsServerFactory } from './http/tls/tls-server.ts';
 import { MetadataStore } from './metadata/metadata-store.ts';
 import { openSqlite } from './metadata/open-sqlite.ts';
 import { storageHealthCheck } from './observability/health.ts';
@@ -51,7 +53,9 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
   const auth = await composeAuth(config, { logger, metadata });
+  const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
   const { app } = createHttpServer({
+    serverFactory: tls?.serverFactory,
     logger,
     metrics,
     registry,
@@ -65,7 +69,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const listen = parseListenAddress(config.http.addr);
   await app.listen({ host: listen.host, port: listen.port });
-  const url = urlOf(app);
+  const url = urlOf(app, tls ? 'https' : 'http');
 
   let debugApp: FastifyInstance | undefined;
   if (debugAddr) {
@@ -73,7 +77,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     if (prometheus.enabled) registerMetricsRoute(debugApp, metrics, prometheus.path);
     const debugListen = parseListenAddress(debugAddr, 'http.debug.addr');
     await debugApp.listen({ host: debugListen.host, port: debugListen.port });
-    logger.info(`debug server listening on ${urlOf(debugApp)}`);
+    logger.info(`debug server listening on ${urlOf(debugApp, 'http')}`);
   }
 
   const purging = config.storage.maintenance.uploadpurging;
@@ -100,6 +104,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     logger,
     async close() {
       stopPurging();
+      tls?.close();
       await closeGracefully(app);
       await debugApp?.close();
       await metadata.close();
@@ -107,11 +112,11 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   };
 }
 
-function urlOf(app: FastifyInstance): string {
+function urlOf(app: FastifyInstance, scheme: 'http' | 'https'): string {
   const address = app.server.address();
   if (address === null || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  return `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
 }
 
 /** How long in-flight requests may take to finish once shutdown starts. */

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
+import { certCommand } from './cert-command.ts';
 import { configCheckCommand } from './config-check-command.ts';
 import { serveCommand } from './serve-command.ts';
+import { userCommand } from './user-command.ts';
 import { version } from './version.ts';
 
 const program = new Command()
@@ -11,5 +13,7 @@ const program = new Command()
 
 program.addCommand(serveCommand());
 program.addCommand(configCheckCommand());
+program.addCommand(certCommand());
+program.addCommand(userCommand());
 
 await program.parseAsync(process.argv);

@@ -22,7 +22,16 @@ export function serveCommand(): Command {
         }
         throw error;
       }
-      const registry = await startRegistry(loaded.config, loaded.warnings);
+      let registry: Awaited<ReturnType<typeof startRegistry>>;
+      try {
+        registry = await startRegistry(loaded.config, loaded.warnings);
+      } catch (error) {
+        if (isConfigError(error)) {
+          process.stderr.write(`wharf: configuration error: ${error.message}\n`);
+          process.exit(2);
+        }
+        throw error;
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -8,6 +8,8 @@ import { AccessControl } from './auth/access-control.ts';
 import { registerErrorHandler } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { fastifyLoggingOptions, registerMetricsRoute, registerObservability } from './observability-plugin.ts';
+import { registerTlsHeaders } from './tls/security-headers.ts';
+import type { ServerFactory } from './tls/tls-server.ts';
 import { registerDistributionRoutes } from './v2/distribution-routes.ts';
 
 export interface HttpServerOptions {
@@ -23,6 +25,8 @@ export interface HttpServerOptions {
   externalURL: string | undefined;
   /** Serve /metrics on this app (when no separate debug listener is configured). */
   metricsPath: string | undefined;
+  /** An HTTPS server factory (http.tls); plain HTTP without it. */
+  serverFactory?: ServerFactory;
 }
 
 /** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
@@ -36,7 +40,9 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
     bodyLimit: 4 * 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 1000 },
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   });
+  if (options.serverFactory) registerTlsHeaders(app);
   app.removeAllContentTypeParsers();
   // Leave every body unread: handlers stream request.raw themselves (blobs) or read it bounded (manifests).
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));

@@ -8,6 +8,13 @@ export interface SkopeoOptions {
   timeoutMs?: number;
   /** Extra environment on top of the isolated one. */
   env?: Record<string, string>;
+  /**
+   * Verify the registry's TLS certificate instead of talking plain HTTP. `certDir` is given as
+   * `--src-cert-dir`/`--dest-cert-dir` (`--cert-dir`): its `*.crt` files are trusted CAs and a
+   * `*.cert` + `*.key` pair is presented as the client certificate. Without it only the system
+   * roots are trusted.
+   */
+  tls?: { certDir?: string };
 }
 
 export interface SkopeoResult {
@@ -28,18 +35,27 @@ export class SkopeoError extends Error {
 }
 
 /**
- * Flags added right after the subcommand: plain HTTP to the local registry,
- * the empty auth file, the empty registries.conf (skopeo 1.9 ignores
- * CONTAINERS_REGISTRIES_CONF, so it has to be the flag).
+ * Flags added right after the subcommand: plain HTTP to the local registry
+ * (or verified TLS when `tls` is given), the empty auth file, the empty
+ * registries.conf (skopeo 1.9 ignores CONTAINERS_REGISTRIES_CONF, so it has to
+ * be the flag).
  */
-function subcommandFlags(subcommand: string | undefined, sandbox: Sandbox): string[] {
+function subcommandFlags(
+  subcommand: string | undefined,
+  sandbox: Sandbox,
+  tls: SkopeoOptions['tls'] | undefined,
+): string[] {
   const registriesConf = `--registries-conf=${sandbox.registriesConf}`;
+  const verify = tls === undefined ? 'false' : 'true';
+  const certDir = (flag: string) => (tls?.certDir === undefined ? [] : [`--${flag}=${tls.certDir}`]);
   switch (subcommand) {
     case 'copy':
     case 'sync':
       return [
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
+        `--src-tls-verify=${verify}`,
+        `--dest-tls-verify=${verify}`,
+        ...certDir('src-cert-dir'),
+        ...certDir('dest-cert-dir'),
         `--src-authfile=${sandbox.authFile}`,
         `--dest-authfile=${sandbox.authFile}`,
         registriesConf,
@@ -47,7 +63,7 @@ function subcommandFlags(subcommand: string | undefined, sandbox: Sandbox): stri
     case 'inspect':
     case 'list-tags':
     case 'delete':
-      return ['--tls-verify=false', `--authfile=${sandbox.authFile}`, registriesConf];
+      return [`--tls-verify=${verify}`, ...certDir('cert-dir'), `--authfile=${sandbox.authFile}`, registriesConf];
     default:
       return [];
   }
@@ -70,7 +86,7 @@ export function skopeo(args: string[], options: SkopeoOptions = {}): Promise<Sko
     `--registries.d=${sandbox.registriesD}`,
     `--tmpdir=${sandbox.tmp}`,
     ...(subcommand === undefined ? [] : [subcommand]),
-    ...subcommandFlags(subcommand, sandbox),
+    ...subcommandFlags(subcommand, sandbox, options.tls),
     ...rest,
   ];
   return new Promise((resolve, reject) => {

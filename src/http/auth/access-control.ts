@@ -4,6 +4,7 @@ import { type AuthServices, TokenError } from '../../auth/auth-services.ts';
 import { authenticateWithChain } from '../../auth/authenticator.ts';
 import { anonymous, isAnonymous, type Principal } from '../../auth/principal.ts';
 import { RegistryError } from '../../oci/errors.ts';
+import { verifiedClientCertificate } from '../tls/client-certificate.ts';
 import { CredentialsCache } from './credentials-cache.ts';
 
 declare module 'fastify' {
@@ -81,7 +82,7 @@ export class AccessControl {
       if (scheme === 'basic') return this.fromBasic(request, value);
       throw this.unauthorized(`unsupported authorization scheme "${scheme.slice(0, 20)}"`, []);
     }
-    const subject = clientCertificateSubject(request);
+    const subject = verifiedClientCertificate(request.raw.socket)?.subjectCommonName;
     if (subject !== undefined && this.auth.certificatePrincipal) {
       const principal = await this.auth.certificatePrincipal(subject);
       if (principal) return principal;
@@ -159,15 +160,4 @@ export class AccessControl {
 
 function quote(value: string): string {
   return value.replace(/["\\]/g, '');
-}
-
-/** The subject CN of a client certificate the TLS layer verified against http.tls.clientcas. */
-function clientCertificateSubject(request: FastifyRequest): string | undefined {
-  const socket = request.raw.socket as {
-    authorized?: boolean;
-    getPeerCertificate?: () => { subject?: { CN?: string | string[] } };
-  };
-  if (socket.authorized !== true || typeof socket.getPeerCertificate !== 'function') return undefined;
-  const commonName = socket.getPeerCertificate().subject?.CN;
-  return Array.isArray(commonName) ? commonName[0] : commonName;
 }
