@@ -18,8 +18,11 @@ export const unimplementedDistributionKeys: Readonly<Record<string, string>> = {
   'http.relativeurls': '',
   'http.draintimeout': '',
   'http.tls.letsencrypt': 'use http.tls.certificate and http.tls.key (or a proxy that obtains certificates)',
+  'http.tls.clientauth':
+    'a client certificate is requested, not required: callers without one must authenticate another way',
   'http.h2c': '',
   'auth.silly': 'the silly authenticator is for development only; use auth.htpasswd',
+  'auth.token.autoredirectpath': '',
   middleware: '',
   reporting: '',
   notifications: 'no events are sent',

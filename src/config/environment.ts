@@ -5,7 +5,7 @@ import { closestKey } from './did-you-mean.ts';
 import { isUnimplementedDistributionKey, translatedDistributionKeys } from './distribution-keys.ts';
 import { getAt, isRawMap, type RawMap, type RawValue, setAt } from './raw-tree.ts';
 import { defaultHttpHeaders } from './schema.ts';
-import { knownKeysAt, schemaAt, unwrapSchema } from './schema-walk.ts';
+import { isListAt, knownKeysAt, schemaAt, unwrapSchema } from './schema-walk.ts';
 import { yamlParseOptions } from './yaml-source.ts';
 
 export const environmentPrefix = 'REGISTRY_';
@@ -13,11 +13,13 @@ export const environmentPrefix = 'REGISTRY_';
 /** Where each overridden key came from: key path (dotted) to variable name. */
 export type EnvironmentSources = Map<string, string>;
 
-type Target = 'value' | 'structure' | 'header' | 'ignored';
+type Target = 'value' | 'list' | 'item' | 'structure' | 'header' | 'ignored';
 
 interface Resolution {
   path: string[];
   target: Target;
+  /** For an item of a list: its position. */
+  index?: number;
 }
 
 /**
@@ -27,6 +29,14 @@ interface Resolution {
  */
 const kubernetesServiceLink =
   /^REGISTRY_(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$/;
+
+/**
+ * Variables of other tools that share the prefix: Podman, Skopeo and Buildah read their credentials
+ * file from REGISTRY_AUTH_FILE, which their users often export in the shell that starts Wharf too.
+ */
+const otherToolsVariables: Readonly<Record<string, string>> = {
+  REGISTRY_AUTH_FILE: 'the credentials file of Podman, Skopeo and Buildah',
+};
 
 const headerMapPath = 'http.headers';
 
@@ -45,12 +55,17 @@ export function applyEnvironment(
   const problems: string[] = [];
   const names = Object.keys(env)
     .filter((name) => name.startsWith(environmentPrefix) && env[name] !== undefined)
-    .sort();
+    .sort(byNameAndNumber);
   for (const name of names) {
     const value = env[name] ?? '';
     const resolution = resolveVariable(name);
     if (typeof resolution === 'string' && kubernetesServiceLink.test(name)) {
       warnings.push(`${name}: ignored; it looks like a Kubernetes service link variable, not a setting`);
+      continue;
+    }
+    const otherTool = otherToolsVariables[name];
+    if (typeof resolution === 'string' && otherTool !== undefined) {
+      warnings.push(`${name}: ignored; it names ${otherTool}, not a setting`);
       continue;
     }
     if (typeof resolution === 'string') {
@@ -60,6 +75,14 @@ export function applyEnvironment(
     const parsed = parseValue(value, resolution.target);
     if (parsed instanceof Error) {
       problems.push(`${name}: invalid YAML value: ${parsed.message.split('\n')[0]}`);
+      continue;
+    }
+    if (resolution.target === 'item') {
+      // An empty value means "not set", as for any other key.
+      if (parsed === null) continue;
+      const problem = setListItem(tree, resolution.path, resolution.index ?? 0, parsed);
+      if (problem !== undefined) problems.push(`${name}: ${problem}`);
+      else sources.set([...resolution.path, String(resolution.index)].join('.'), name);
       continue;
     }
     if (resolution.target === 'header') resolution.path = headerPath(tree, resolution.path);
@@ -81,6 +104,7 @@ function resolveVariable(name: string): Resolution | string {
     if (here === headerMapPath) {
       return { path: [...path, headerName(rest)], target: 'header' };
     }
+    if (isListAt(path)) return listItem(path, rest);
     const schema = schemaAt(path);
     const node = schema === undefined ? undefined : unwrapSchema(schema);
     if (node instanceof z.ZodRecord) {
@@ -105,10 +129,44 @@ function resolveVariable(name: string): Resolution | string {
       return { path, target: 'value' };
     }
   }
+  if (isListAt(path)) return { path, target: 'list' };
   const schema = schemaAt(path);
   const node = schema === undefined ? undefined : unwrapSchema(schema);
   const structured = node instanceof z.ZodObject || node instanceof z.ZodRecord || path.join('.') === headerMapPath;
   return { path, target: structured ? 'structure' : 'value' };
+}
+
+/** `REGISTRY_HTTP_TLS_CLIENTCAS_0`: an item of a list, by position, as in Distribution. */
+function listItem(path: string[], rest: string[]): Resolution | string {
+  const [position] = rest;
+  if (rest.length === 1 && position !== undefined && /^\d{1,4}$/.test(position)) {
+    return { path, target: 'item', index: Number(position) };
+  }
+  const variable = `${environmentPrefix}${path.join('_').toUpperCase()}`;
+  return `${path.join('.')} is a list; ${variable} sets all of it and ${variable}_0, ${variable}_1, ... its items`;
+}
+
+/**
+ * Replaces the item at `index`, or appends it when `index` is the length of the list; a gap is an
+ * error, as in Distribution.
+ */
+function setListItem(tree: RawMap, path: string[], index: number, value: RawValue): string | undefined {
+  const current = getAt(tree, path);
+  const list: RawValue[] = Array.isArray(current) ? [...current] : typeof current === 'string' ? [current] : [];
+  if (index > list.length) {
+    const count = list.length === 1 ? '1 item' : `${list.length} items`;
+    return `${path.join('.')} has ${count}; set ${environmentPrefix}${path.join('_').toUpperCase()}_${list.length} first`;
+  }
+  list[index] = value;
+  setAt(tree, path, list);
+  return undefined;
+}
+
+/** Name order, with numbers in order of value: `_2` before `_10`, so list items apply in order. */
+function byNameAndNumber(left: string, right: string): number {
+  const padded = (name: string) => name.replace(/\d+/g, (digits) => digits.padStart(12, '0'));
+  const [a, b] = [padded(left), padded(right)];
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Keys never contain `_` in Distribution's own sections, but some driver options do; try the longest first. */
@@ -147,11 +205,13 @@ function parseValue(text: string, target: Target): RawValue | Error {
     parsed = parse(text, yamlParseOptions) as RawValue;
   } catch (error) {
     // A single value that is not valid YAML (a secret starting with `@` or `*`) is taken as written.
-    if (target === 'value' || target === 'header' || target === 'ignored') return text;
+    if (target !== 'structure') return text;
     return error instanceof Error ? error : new Error(String(error));
   }
   if (parsed === undefined) return null;
-  if (target === 'value' && (Array.isArray(parsed) || isRawMap(parsed))) return text;
+  if ((target === 'value' || target === 'item') && (Array.isArray(parsed) || isRawMap(parsed))) return text;
+  // A list variable holds a YAML list, or a single item (which may itself contain ": ").
+  if (target === 'list' && isRawMap(parsed)) return text;
   if (target === 'header' && isRawMap(parsed)) return text;
   return parsed;
 }

@@ -60,7 +60,7 @@ async function readConfigFile(file: string): Promise<string> {
 
 /** Names the file line of a key and the variables that set it (or a section holding it). */
 function locator(file: string | undefined, source: YamlConfigSource | undefined, sources: EnvironmentSources) {
-  return (path: KeyPath): string => {
+  const locate = (path: KeyPath): string => {
     const keys = path.map(String);
     for (let length = keys.length; length > 0; length--) {
       const variable = sources.get(keys.slice(0, length).join('.'));
@@ -73,8 +73,11 @@ function locator(file: string | undefined, source: YamlConfigSource | undefined,
     const prefix = `${keys.join('.')}.`;
     const below = [...sources].filter(([key]) => key.startsWith(prefix)).map(([, variable]) => variable);
     if (below.length > 0) places.push(`set by ${below.join(', ')}`);
+    // A required key that is missing has no place of its own: name what set its section.
+    if (places.length === 0 && keys.length > 1) return locate(keys.slice(0, -1));
     return places.length === 0 ? '' : ` (${places.join(', ')})`;
   };
+  return locate;
 }
 
 /** Resolves paths against the working directory and applies the defaults that depend on other keys. */

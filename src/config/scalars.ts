@@ -25,18 +25,27 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
-function textOf(value: unknown, context: Context, expected: string): string {
+/**
+ * The text of a scalar, or undefined once the problem is reported: the caller stops there, so a
+ * list or a mapping gets one message, not one per check that follows. Only a required key that is
+ * missing (or empty) reaches a validator as undefined.
+ */
+function textOf(value: unknown, context: Context, expected: string): string | undefined {
   if (typeof value === 'string') return value;
-  return reject(context, value, `expected ${expected}, got ${describeValue(value)}`);
+  const problem =
+    value === undefined ? `is required: expected ${expected}` : `expected ${expected}, got ${describeValue(value)}`;
+  context.addIssue({ code: 'custom', message: problem, input: value });
+  return undefined;
 }
 
 export function text() {
-  return z.unknown().transform((value, context) => textOf(value, context, 'a string'));
+  return z.unknown().transform((value, context) => textOf(value, context, 'a string') ?? z.NEVER);
 }
 
 export function nonEmptyText() {
   return z.unknown().transform((value, context) => {
     const result = textOf(value, context, 'a string');
+    if (result === undefined) return z.NEVER;
     return result === '' ? reject(context, value, 'must not be empty') : result;
   });
 }
@@ -56,6 +65,7 @@ export function flag() {
 export function integer(range: { min?: number; max?: number } = {}) {
   return z.unknown().transform((value, context): number => {
     const source = textOf(value, context, 'an integer');
+    if (source === undefined) return z.NEVER;
     const number = /^[-+]?\d+$/.test(source) ? Number(source) : Number.NaN;
     if (!Number.isSafeInteger(number))
       return reject(context, value, `expected an integer, got ${describeValue(value)}`);
@@ -77,6 +87,7 @@ export function integer(range: { min?: number; max?: number } = {}) {
 export function duration(options: { positive?: boolean } = {}) {
   return z.unknown().transform((value, context): number => {
     const source = textOf(value, context, 'a duration such as "10s"');
+    if (source === undefined) return z.NEVER;
     if (/^[-+]?(\d+\.?\d*|\.\d+)$/.test(source) && Number(source) !== 0) {
       return reject(
         context,
@@ -108,6 +119,7 @@ export function oneOf<const T extends string>(
   const expected = values.map((item) => JSON.stringify(item)).join(', ');
   return z.unknown().transform((value, context): T => {
     const source = textOf(value, context, `one of ${expected}`);
+    if (source === undefined) return z.NEVER;
     const word = options.ignoreCase === true ? source.toLowerCase() : source;
     const found = values.find((item) => item === word) ?? options.aliases?.[word];
     return found ?? reject(context, value, `expected one of ${expected}, got ${describeValue(value)}`);
@@ -117,6 +129,7 @@ export function oneOf<const T extends string>(
 export function listenAddress(key: string) {
   return z.unknown().transform((value, context): string => {
     const source = textOf(value, context, 'a listen address such as ":5000"');
+    if (source === undefined) return z.NEVER;
     try {
       parseListenAddress(source, key);
       return source;
@@ -131,6 +144,7 @@ export function listenAddress(key: string) {
 export function absoluteUrl() {
   return z.unknown().transform((value, context): string => {
     const source = textOf(value, context, 'a URL such as "https://registry.example.com"');
+    if (source === undefined) return z.NEVER;
     const url = URL.canParse(source) ? new URL(source) : undefined;
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
       return reject(context, value, `expected an http:// or https:// URL, got ${describeValue(value)}`);
@@ -145,6 +159,7 @@ export function absoluteUrl() {
 export function urlPath() {
   return z.unknown().transform((value, context): string => {
     const source = textOf(value, context, 'a path such as "/metrics"');
+    if (source === undefined) return z.NEVER;
     if (!/^\/[\x21-\x7e]*$/.test(source)) {
       return reject(context, value, `expected a path starting with "/", got ${describeValue(value)}`);
     }
@@ -186,4 +201,36 @@ export function headerMap() {
     }
     return headers;
   });
+}
+
+const listSchemas = new WeakSet<z.ZodType>();
+
+/**
+ * A YAML list of strings; a single string is a list of one, as a variable such as
+ * REGISTRY_HTTP_TLS_CLIENTCAS=/etc/wharf/ca.pem usually says.
+ */
+export function textList() {
+  const schema = z.unknown().transform((value, context): string[] => {
+    if (typeof value === 'string') return [value];
+    if (!Array.isArray(value)) return reject(context, value, `expected a list of strings, got ${describeValue(value)}`);
+    const items: string[] = [];
+    value.forEach((item: unknown, index) => {
+      if (typeof item === 'string') items.push(item);
+      else
+        context.addIssue({
+          code: 'custom',
+          message: `expected a string, got ${describeValue(item)}`,
+          path: [index],
+          input: item,
+        });
+    });
+    return items;
+  });
+  listSchemas.add(schema);
+  return schema;
+}
+
+/** Whether a leaf (below its default or optional wrapper) is a textList(): variables address its items. */
+export function isTextList(schema: z.ZodType): boolean {
+  return listSchemas.has(schema);
 }

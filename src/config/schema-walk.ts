@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { distributionKeysUnder } from './distribution-keys.ts';
+import { isTextList } from './scalars.ts';
 import { configSchema } from './schema.ts';
 
 /** The schema below defaults, optionals and transforms: an object, a record or a leaf. */
@@ -33,4 +34,13 @@ export function knownKeysAt(path: readonly string[]): string[] {
   const node = schema === undefined ? undefined : unwrapSchema(schema);
   const own = node instanceof z.ZodObject ? Object.keys(node.shape) : [];
   return [...own, ...distributionKeysUnder(path.join('.'))];
+}
+
+/** Whether the key at `path` is a list of strings (http.tls.clientcas): variables may set its items. */
+export function isListAt(path: readonly string[]): boolean {
+  let current = schemaAt(path);
+  while (current instanceof z.ZodDefault || current instanceof z.ZodPrefault || current instanceof z.ZodOptional) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current !== undefined && isTextList(current);
 }

@@ -9,6 +9,7 @@ import {
   nonEmptyText,
   oneOf,
   text,
+  textList,
   urlPath,
 } from './scalars.ts';
 
@@ -22,9 +23,24 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
 const minute = 60_000;
 const hour = 3_600_000;
 
-/** A YAML list of strings (a single string is taken as a list of one). */
-function textList() {
-  return z.union([z.array(text()), text().transform((value) => [value])]);
+/**
+ * TLS needs both files; half a TLS configuration (or client CAs without TLS) must not start a
+ * plain-HTTP registry that its operator believes is encrypted or checks client certificates.
+ */
+function requireCertificateAndKey(
+  tls: { certificate?: string; key?: string; clientcas: string[] },
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  const problem = (key: string, message: string) => {
+    context.addIssue({ code: 'custom', path: [key], message, input: undefined });
+  };
+  if (tls.certificate !== undefined && tls.key === undefined) {
+    problem('key', 'is required when http.tls.certificate is set');
+  } else if (tls.key !== undefined && tls.certificate === undefined) {
+    problem('certificate', 'is required when http.tls.key is set');
+  } else if (tls.certificate === undefined && tls.clientcas.length > 0) {
+    problem('clientcas', 'client certificates need TLS: set http.tls.certificate and http.tls.key');
+  }
 }
 
 export const defaultHttpHeaders: Readonly<Record<string, string[]>> = { 'X-Content-Type-Options': ['nosniff'] };
@@ -63,7 +79,7 @@ export const configSchema = z.strictObject({
       clientcas: textList().default(() => []),
       minimumtls: oneOf(['tls1.0', 'tls1.1', 'tls1.2', 'tls1.3']).default('tls1.2'),
       ciphersuites: textList().optional(),
-    }),
+    }).superRefine(requireCertificateAndKey),
     http2: section({ disabled: flag().default(false) }),
   }),
   storage: section({
@@ -112,7 +128,7 @@ export const configSchema = z.strictObject({
       issuer: nonEmptyText().default('wharf'),
       service: nonEmptyText().optional(),
       expiration: duration({ positive: true }).default(5 * minute),
-      refreshexpiration: duration({ positive: true }).default(24 * hour),
+      refreshexpiration: duration({ positive: true }).default(30 * 24 * hour),
       key: nonEmptyText().optional(),
       algorithm: oneOf(['ES256', 'RS256']).default('ES256'),
     }),

@@ -29,7 +29,7 @@ describe('docs/configuration.md', () => {
 
   it('lists keys Wharf implements, each with its variable', async () => {
     const text = await readFile(documentation, 'utf8');
-    const rows = [...text.matchAll(/^\| `([a-z.]+)` *\|[^|]+\|[^|]+\| `(REGISTRY_[A-Z_]+)`/gm)];
+    const rows = [...text.matchAll(/^\| `([a-z0-9.]+)` *\|[^|]+\|[^|]+\| `(REGISTRY_[A-Z0-9_]+)`/gm)];
     assert.ok(rows.length >= 25, `found ${rows.length} key rows`);
     for (const [, key = '', variable] of rows) {
       assert.ok(schemaAt(key.split('.')), `${key} is a key of the schema`);

@@ -140,19 +140,112 @@ describe('REGISTRY_* environment overrides', () => {
   });
 
   it('accepts Distribution keys Wharf does not implement, with a warning naming the variable', async () => {
-    const { warnings } = await loadConfig({
+    const { config, warnings } = await loadConfig({
       env: {
-        REGISTRY_AUTH_HTPASSWD_PATH: '/auth/htpasswd',
-        REGISTRY_AUTH_HTPASSWD_REALM: 'Registry',
+        REGISTRY_AUTH_SILLY_REALM: 'silly-realm',
         REGISTRY_STORAGE_GCS_CREDENTIALS_PRIVATE_KEY_ID: 'abc',
         REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS_0: 'registry.example.com',
       },
     });
     assert.deepEqual(warnings, [
       'storage.gcs: not implemented by Wharf yet and ignored; blobs are stored on the filesystem (storage.filesystem.rootdirectory) (set by REGISTRY_STORAGE_GCS_CREDENTIALS_PRIVATE_KEY_ID)',
-      'http.tls: not implemented by Wharf yet and ignored; Wharf serves plain HTTP; terminate TLS in a reverse proxy in front of it (set by REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS_0)',
-      'auth: not implemented by Wharf yet and ignored; requests are NOT authenticated, anyone who can reach the registry can push and delete (set by REGISTRY_AUTH_HTPASSWD_PATH, REGISTRY_AUTH_HTPASSWD_REALM)',
+      'http.tls.letsencrypt: not implemented by Wharf yet and ignored; use http.tls.certificate and http.tls.key (or a proxy that obtains certificates) (set by REGISTRY_HTTP_TLS_LETSENCRYPT_HOSTS_0)',
+      'auth.silly: not implemented by Wharf yet and ignored; the silly authenticator is for development only; use auth.htpasswd (set by REGISTRY_AUTH_SILLY_REALM)',
     ]);
+    assert.deepEqual(config.http.tls, { clientcas: [], minimumtls: 'tls1.2' });
+    assert.equal(config.auth.htpasswd, undefined);
+  });
+
+  it('creates the htpasswd section from REGISTRY_AUTH_HTPASSWD_*, as with registry:2', async () => {
+    const { config, warnings } = await loadConfig({
+      env: { REGISTRY_AUTH_HTPASSWD_PATH: '/auth/htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm' },
+    });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.auth.htpasswd, { realm: 'Registry Realm', path: '/auth/htpasswd' });
+    const pathOnly = await loadConfig({ env: { REGISTRY_AUTH_HTPASSWD_PATH: '/auth/htpasswd' } });
+    assert.deepEqual(pathOnly.config.auth.htpasswd, { realm: 'Registry Realm', path: '/auth/htpasswd' });
+  });
+
+  it('sets TLS and the token consumer from variables', async () => {
+    const { config, warnings } = await loadConfig({
+      env: {
+        REGISTRY_HTTP_TLS_CERTIFICATE: '/certs/domain.crt',
+        REGISTRY_HTTP_TLS_KEY: '/certs/domain.key',
+        REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls1.3',
+        REGISTRY_HTTP_HTTP2_DISABLED: 'true',
+        REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token',
+        REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+        REGISTRY_AUTH_TOKEN_ISSUER: 'auth.example.com',
+        REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/certs/token-ca.pem',
+        REGISTRY_AUTH_TOKEN_AUTOREDIRECT: 'yes',
+        REGISTRY_AUTH_PROJECTS_ENABLED: 'true',
+        REGISTRY_AUTH_TOKENSERVICE_EXPIRATION: '10m',
+        REGISTRY_AUTH_LOCKOUT_ATTEMPTS: '3',
+        REGISTRY_AUTH_ADMIN_PASSWORD: '@first: admin',
+      },
+    });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.http.tls, {
+      certificate: '/certs/domain.crt',
+      key: '/certs/domain.key',
+      clientcas: [],
+      minimumtls: 'tls1.3',
+    });
+    assert.deepEqual(config.http.http2, { disabled: true });
+    assert.deepEqual(config.auth.token, {
+      realm: 'https://auth.example.com/token',
+      service: 'registry.example.com',
+      issuer: 'auth.example.com',
+      rootcertbundle: '/certs/token-ca.pem',
+      autoredirect: true,
+    });
+    assert.equal(config.auth.projects.enabled, true);
+    assert.equal(config.auth.tokenservice.expiration, 600_000);
+    assert.equal(config.auth.lockout.attempts, 3);
+    assert.equal(config.auth.admin.password, '@first: admin');
+  });
+
+  it('sets a whole list from a YAML list, or a single item', async () => {
+    const tls = { REGISTRY_HTTP_TLS_CERTIFICATE: '/certs/domain.crt', REGISTRY_HTTP_TLS_KEY: '/certs/domain.key' };
+    const list = await loadConfig({
+      env: {
+        ...tls,
+        REGISTRY_HTTP_TLS_CLIENTCAS: '[/certs/a.pem, /certs/b.pem]',
+        REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token',
+        REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+        REGISTRY_AUTH_TOKEN_ISSUER: 'auth.example.com',
+        REGISTRY_AUTH_TOKEN_SIGNINGALGORITHMS: '- ES256\n- EdDSA\n',
+      },
+    });
+    assert.deepEqual(list.config.http.tls.clientcas, ['/certs/a.pem', '/certs/b.pem']);
+    assert.deepEqual(list.config.auth.token?.signingalgorithms, ['ES256', 'EdDSA']);
+    const single = await loadConfig({ env: { ...tls, REGISTRY_HTTP_TLS_CLIENTCAS: '/certs/ca: main.pem' } });
+    assert.deepEqual(single.config.http.tls.clientcas, ['/certs/ca: main.pem']);
+  });
+
+  it('sets list items by position, as Distribution does', async () => {
+    const env: Record<string, string> = {
+      REGISTRY_HTTP_TLS_CERTIFICATE: '/certs/domain.crt',
+      REGISTRY_HTTP_TLS_KEY: '/certs/domain.key',
+    };
+    for (let index = 11; index >= 0; index--) env[`REGISTRY_HTTP_TLS_CLIENTCAS_${index}`] = `/certs/ca-${index}.pem`;
+    const { config } = await loadConfig({ env });
+    assert.deepEqual(
+      config.http.tls.clientcas,
+      Array.from({ length: 12 }, (_, index) => `/certs/ca-${index}.pem`),
+    );
+  });
+
+  it('replaces and appends items of a list from the file', async () => {
+    const file = await writeConfig(
+      'clientcas.yml',
+      'http:\n  tls:\n    certificate: /c.crt\n    key: /c.key\n    clientcas: [/a.pem, /b.pem]\n',
+    );
+    const { config } = await loadConfig({
+      file,
+      env: { REGISTRY_HTTP_TLS_CLIENTCAS_1: '/B.pem', REGISTRY_HTTP_TLS_CLIENTCAS_2: '/C.pem' },
+    });
+    assert.deepEqual(config.http.tls.clientcas, ['/a.pem', '/B.pem', '/C.pem']);
   });
 
   it('reads the deprecated REGISTRY_LOGLEVEL', async () => {
@@ -175,6 +268,15 @@ describe('REGISTRY_* environment overrides', () => {
     assert.equal(config.http.addr, ':5000');
     assert.equal(warnings.length, 6);
     assert.match(warnings[0] ?? '', /^REGISTRY_PORT: ignored; it looks like a Kubernetes service link variable/);
+  });
+  it('ignores REGISTRY_AUTH_FILE, the credentials file of Podman and Skopeo, with a warning', async () => {
+    const { config, warnings } = await loadConfig({
+      env: { REGISTRY_AUTH_FILE: '/run/user/1000/containers/auth.json', REGISTRY_AUTH_ANONYMOUS_PULL: 'true' },
+    });
+    assert.deepEqual(warnings, [
+      'REGISTRY_AUTH_FILE: ignored; it names the credentials file of Podman, Skopeo and Buildah, not a setting',
+    ]);
+    assert.equal(config.auth.anonymous.pull, true);
   });
 });
 
@@ -219,6 +321,52 @@ describe('REGISTRY_* environment errors', () => {
       'storage.maintenance.uploadpurging.age: expected a duration with a unit such as "10s" or "168h", got "10" (a bare number has no unit) (set by REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING)',
       'storage.maintenance.uploadpurging.intervall: unknown key (did you mean "interval"?) (set by REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING)',
     ]);
+  });
+
+  it('refuses a list item beyond the end of the list, and list variables that name no item', async () => {
+    const message = await configError(
+      loadConfig({
+        env: {
+          REGISTRY_HTTP_TLS_CERTIFICATE: '/c.crt',
+          REGISTRY_HTTP_TLS_KEY: '/c.key',
+          REGISTRY_HTTP_TLS_CLIENTCAS_1: '/b.pem',
+          REGISTRY_AUTH_OIDC_SCOPES_EXTRA: 'groups',
+        },
+      }),
+    );
+    assert.deepEqual(message.split('\n'), [
+      'REGISTRY_AUTH_OIDC_SCOPES_EXTRA: auth.oidc.scopes is a list; REGISTRY_AUTH_OIDC_SCOPES sets all of it and REGISTRY_AUTH_OIDC_SCOPES_0, REGISTRY_AUTH_OIDC_SCOPES_1, ... its items',
+      'REGISTRY_HTTP_TLS_CLIENTCAS_1: http.tls.clientcas has 0 items; set REGISTRY_HTTP_TLS_CLIENTCAS_0 first',
+    ]);
+  });
+
+  it('names the variable that set a bad list item', async () => {
+    const message = await configError(
+      loadConfig({
+        env: {
+          REGISTRY_HTTP_TLS_CERTIFICATE: '/c.crt',
+          REGISTRY_HTTP_TLS_KEY: '/c.key',
+          REGISTRY_HTTP_TLS_CLIENTCAS: '[/a.pem, [/b.pem]]',
+          REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls1.4',
+        },
+      }),
+    );
+    assert.deepEqual(message.split('\n'), [
+      'http.tls.clientcas[1]: expected a string, got a list (set by REGISTRY_HTTP_TLS_CLIENTCAS)',
+      'http.tls.minimumtls: expected one of "tls1.0", "tls1.1", "tls1.2", "tls1.3", got "tls1.4" (set by REGISTRY_HTTP_TLS_MINIMUMTLS)',
+    ]);
+  });
+
+  it('names the variable that set a section missing a required key', async () => {
+    const message = await configError(
+      loadConfig({
+        env: { REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com', REGISTRY_AUTH_TOKEN_ISSUER: 'auth.example.com' },
+      }),
+    );
+    assert.equal(
+      message,
+      'auth.token.realm: is required: expected a URL such as "https://registry.example.com" (set by REGISTRY_AUTH_TOKEN_ISSUER, REGISTRY_AUTH_TOKEN_SERVICE)',
+    );
   });
 
   it('refuses invalid YAML for a section', async () => {

@@ -42,6 +42,8 @@ describe('loadConfig defaults', () => {
         addr: ':5000',
         headers: { 'X-Content-Type-Options': ['nosniff'] },
         debug: { prometheus: { enabled: false, path: '/metrics' } },
+        tls: { clientcas: [], minimumtls: 'tls1.2' },
+        http2: { disabled: false },
       },
       storage: {
         filesystem: { rootdirectory: '/srv/wharf/data', maxthreads: 100 },
@@ -54,6 +56,15 @@ describe('loadConfig defaults', () => {
         redirect: { disable: false },
       },
       database: { path: '/srv/wharf/data/wharf.db' },
+      auth: {
+        basic: { enabled: true },
+        anonymous: { pull: false },
+        projects: { enabled: false },
+        autocreateprojects: false,
+        tokenservice: { issuer: 'wharf', expiration: 300_000, refreshexpiration: 2_592_000_000, algorithm: 'ES256' },
+        lockout: { attempts: 5, window: 900_000, duration: 900_000 },
+        admin: {},
+      },
       health: { storagedriver: { enabled: true, interval: 10_000, threshold: 3 } },
     };
     assert.deepEqual(config, expected);
@@ -110,6 +121,16 @@ http:
     prometheus:
       enabled: on
       path: /debug/metrics
+  tls:
+    certificate: /etc/wharf/tls/server.crt
+    key: /etc/wharf/tls/server.key
+    clientcas:
+      - /etc/wharf/tls/clients-a.pem
+      - /etc/wharf/tls/clients-b.pem
+    minimumtls: tls1.3
+    ciphersuites: [TLS_AES_128_GCM_SHA256, TLS_CHACHA20_POLY1305_SHA256]
+  http2:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: /var/lib/wharf
@@ -131,6 +152,64 @@ storage:
     disable: true
 database:
   path: /var/lib/wharf-db/wharf.db
+auth:
+  htpasswd:
+    realm: Example Realm
+    path: /etc/wharf/htpasswd
+  token:
+    realm: https://auth.example.com/token
+    service: registry.example.com
+    issuer: auth.example.com
+    rootcertbundle: /etc/wharf/token-ca.pem
+    jwks: /etc/wharf/token.jwks
+    autoredirect: true
+    signingalgorithms: [ES256, RS256]
+  basic:
+    enabled: false
+  anonymous:
+    pull: true
+  projects:
+    enabled: true
+  autocreateprojects: true
+  tokenservice:
+    enabled: false
+    issuer: registry.example.com
+    service: registry.example.com
+    expiration: 2m
+    refreshexpiration: 12h
+    key: /etc/wharf/token-key.pem
+    algorithm: RS256
+  ldap:
+    url: ldap://ldap.example.com
+    binddn: cn=wharf,dc=example,dc=com
+    bindpassword: bind-secret
+    basedn: ou=people,dc=example,dc=com
+    filter: (objectClass=person)
+    userattribute: sAMAccountName
+    groupattribute: isMemberOf
+    groupbasedn: ou=groups,dc=example,dc=com
+    groupfilter: (objectClass=groupOfNames)
+    groupnameattribute: ou
+    admingroup: registry-admins
+    starttls: true
+    cacert: /etc/wharf/ldap-ca.pem
+    insecureskipverify: yes
+    timeout: 3s
+  oidc:
+    issuer: https://id.example.com/realms/main
+    clientid: wharf
+    clientsecret: oidc-secret
+    redirecturl: https://registry.example.com/oidc/callback
+    scopes: [openid, groups]
+    usernameclaim: email
+    groupsclaim: realm_access.roles
+    admingroup: registry-admins
+  lockout:
+    attempts: 10
+    window: 5m
+    duration: 1h
+  admin:
+    password: first-admin-password
 health:
   storagedriver:
     enabled: false
@@ -152,6 +231,14 @@ health:
       secret: '0123456789',
       headers: { 'X-Frame-Options': ['DENY'], 'Cache-Control': ['no-store', 'private'] },
       debug: { addr: '[::1]:5001', prometheus: { enabled: true, path: '/debug/metrics' } },
+      tls: {
+        certificate: '/etc/wharf/tls/server.crt',
+        key: '/etc/wharf/tls/server.key',
+        clientcas: ['/etc/wharf/tls/clients-a.pem', '/etc/wharf/tls/clients-b.pem'],
+        minimumtls: 'tls1.3',
+        ciphersuites: ['TLS_AES_128_GCM_SHA256', 'TLS_CHACHA20_POLY1305_SHA256'],
+      },
+      http2: { disabled: true },
     });
     assert.deepEqual(config.storage, {
       filesystem: { rootdirectory: '/var/lib/wharf', maxthreads: 200 },
@@ -164,7 +251,124 @@ health:
       redirect: { disable: true },
     });
     assert.deepEqual(config.database, { path: '/var/lib/wharf-db/wharf.db' });
+    assert.deepEqual(config.auth, {
+      htpasswd: { realm: 'Example Realm', path: '/etc/wharf/htpasswd' },
+      token: {
+        realm: 'https://auth.example.com/token',
+        service: 'registry.example.com',
+        issuer: 'auth.example.com',
+        rootcertbundle: '/etc/wharf/token-ca.pem',
+        jwks: '/etc/wharf/token.jwks',
+        autoredirect: true,
+        signingalgorithms: ['ES256', 'RS256'],
+      },
+      basic: { enabled: false },
+      anonymous: { pull: true },
+      projects: { enabled: true },
+      autocreateprojects: true,
+      tokenservice: {
+        enabled: false,
+        issuer: 'registry.example.com',
+        service: 'registry.example.com',
+        expiration: 120_000,
+        refreshexpiration: 43_200_000,
+        key: '/etc/wharf/token-key.pem',
+        algorithm: 'RS256',
+      },
+      ldap: {
+        url: 'ldap://ldap.example.com',
+        binddn: 'cn=wharf,dc=example,dc=com',
+        bindpassword: 'bind-secret',
+        basedn: 'ou=people,dc=example,dc=com',
+        filter: '(objectClass=person)',
+        userattribute: 'sAMAccountName',
+        groupattribute: 'isMemberOf',
+        groupbasedn: 'ou=groups,dc=example,dc=com',
+        groupfilter: '(objectClass=groupOfNames)',
+        groupnameattribute: 'ou',
+        admingroup: 'registry-admins',
+        starttls: true,
+        cacert: '/etc/wharf/ldap-ca.pem',
+        insecureskipverify: true,
+        timeout: 3000,
+      },
+      oidc: {
+        issuer: 'https://id.example.com/realms/main',
+        clientid: 'wharf',
+        clientsecret: 'oidc-secret',
+        redirecturl: 'https://registry.example.com/oidc/callback',
+        scopes: ['openid', 'groups'],
+        usernameclaim: 'email',
+        groupsclaim: 'realm_access.roles',
+        admingroup: 'registry-admins',
+      },
+      lockout: { attempts: 10, window: 300_000, duration: 3_600_000 },
+      admin: { password: 'first-admin-password' },
+    });
     assert.deepEqual(config.health, { storagedriver: { enabled: false, interval: 1500, threshold: 5 } });
+  });
+
+  it('fills in the defaults of the optional auth sections', async () => {
+    const file = await writeConfig(
+      'auth-defaults.yml',
+      `auth:
+  htpasswd:
+    path: /etc/wharf/htpasswd
+  token:
+    realm: https://auth.example.com/token
+    service: registry.example.com
+    issuer: auth.example.com
+  ldap:
+    url: ldaps://ldap.example.com
+    basedn: dc=example,dc=com
+  oidc:
+    issuer: https://id.example.com
+    clientid: wharf
+`,
+    );
+    const { config, warnings } = await loadConfig({ file, env: {} });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.auth.htpasswd, { realm: 'Registry Realm', path: '/etc/wharf/htpasswd' });
+    assert.deepEqual(config.auth.token, {
+      realm: 'https://auth.example.com/token',
+      service: 'registry.example.com',
+      issuer: 'auth.example.com',
+      autoredirect: false,
+    });
+    assert.deepEqual(config.auth.ldap, {
+      url: 'ldaps://ldap.example.com',
+      basedn: 'dc=example,dc=com',
+      filter: '(objectClass=*)',
+      userattribute: 'uid',
+      groupattribute: 'memberOf',
+      groupnameattribute: 'cn',
+      starttls: false,
+      insecureskipverify: false,
+      timeout: 5000,
+    });
+    assert.deepEqual(config.auth.oidc, {
+      issuer: 'https://id.example.com',
+      clientid: 'wharf',
+      scopes: ['openid', 'profile', 'email'],
+      usernameclaim: 'preferred_username',
+      groupsclaim: 'groups',
+    });
+  });
+
+  it('reads a single string as a list of one', async () => {
+    const file = await writeConfig(
+      'single-item.yml',
+      'http:\n  tls:\n    certificate: /tls/server.crt\n    key: /tls/server.key\n    clientcas: /tls/clients.pem\n',
+    );
+    const { config } = await loadConfig({ file, env: {} });
+    assert.deepEqual(config.http.tls.clientcas, ['/tls/clients.pem']);
+  });
+
+  it('takes an empty htpasswd section as no htpasswd', async () => {
+    const file = await writeConfig('empty-htpasswd.yml', 'auth:\n  htpasswd:\n');
+    const { config, warnings } = await loadConfig({ file, env: {} });
+    assert.deepEqual(warnings, []);
+    assert.equal(config.auth.htpasswd, undefined);
   });
 
   it('takes an empty file, and empty keys, as the defaults', async () => {
@@ -219,13 +423,13 @@ describe('loadConfig Distribution compatibility', () => {
   it('loads a Distribution 2.8 config unchanged, warning only about unimplemented keys', async () => {
     const file = join(fixtures, 'distribution-2.8.yml');
     const { config, warnings } = await loadConfig({ file, env: {} });
-    assert.deepEqual(
-      warnings.map((warning) => warning.split(':')[0]),
-      ['http.relativeurls', 'http.draintimeout', 'http.http2', 'auth', 'notifications'],
-    );
-    assert.ok(warnings.every((warning) => warning.includes('not implemented by Wharf yet')));
-    assert.match(warnings[3] ?? '', /requests are NOT authenticated/);
-    assert.ok(warnings[3]?.endsWith(`(${file}:48)`), warnings[3]);
+    assert.deepEqual(warnings, [
+      `http.relativeurls: not implemented by Wharf yet and ignored (${file}:36)`,
+      `http.draintimeout: not implemented by Wharf yet and ignored (${file}:37)`,
+      `notifications: not implemented by Wharf yet and ignored; no events are sent (${file}:52)`,
+    ]);
+    assert.deepEqual(config.auth.htpasswd, { realm: 'Registry Realm', path: '/auth/htpasswd' });
+    assert.deepEqual(config.http.http2, { disabled: false });
     assert.equal(config.log.formatter, 'json');
     assert.equal(config.http.addr, ':5000');
     assert.equal(config.http.host, 'https://registry.example.com');
@@ -236,6 +440,104 @@ describe('loadConfig Distribution compatibility', () => {
     assert.equal(config.storage.redirect.disable, true);
     assert.equal(config.storage.maintenance.uploadpurging.age, 604_800_000);
     assert.equal(config.database.path, '/var/lib/registry/wharf.db');
+  });
+
+  it('loads Distribution TLS and htpasswd settings without warnings', async () => {
+    const file = await writeConfig(
+      'distribution-tls.yml',
+      `version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :443
+  host: https://registry.example.com
+  tls:
+    certificate: /certs/domain.crt
+    key: /certs/domain.key
+    clientcas:
+      - /certs/client-ca.pem
+    minimumtls: tls1.2
+    ciphersuites:
+      - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+      - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+  http2:
+    disabled: true
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: /auth/htpasswd
+`,
+    );
+    const { config, warnings } = await loadConfig({ file, env: {} });
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.http.tls, {
+      certificate: '/certs/domain.crt',
+      key: '/certs/domain.key',
+      clientcas: ['/certs/client-ca.pem'],
+      minimumtls: 'tls1.2',
+      ciphersuites: ['TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384'],
+    });
+    assert.deepEqual(config.http.http2, { disabled: true });
+    assert.deepEqual(config.auth.htpasswd, { realm: 'basic-realm', path: '/auth/htpasswd' });
+    assert.equal(config.auth.projects.enabled, false);
+  });
+
+  it('warns about auth.silly and http.tls.letsencrypt and keeps the rest of their sections', async () => {
+    const file = await writeConfig(
+      'silly.yml',
+      `http:
+  tls:
+    certificate: /certs/domain.crt
+    key: /certs/domain.key
+    letsencrypt:
+      cachefile: /certs/acme.cache
+      email: ops@example.com
+      hosts: [registry.example.com]
+auth:
+  silly:
+    realm: silly-realm
+    service: silly-service
+  htpasswd:
+    realm: basic-realm
+    path: /auth/htpasswd
+`,
+    );
+    const { config, warnings } = await loadConfig({ file, env: {} });
+    assert.deepEqual(warnings, [
+      `http.tls.letsencrypt: not implemented by Wharf yet and ignored; use http.tls.certificate and http.tls.key (or a proxy that obtains certificates) (${file}:5)`,
+      `auth.silly: not implemented by Wharf yet and ignored; the silly authenticator is for development only; use auth.htpasswd (${file}:10)`,
+    ]);
+    assert.equal(config.http.tls.certificate, '/certs/domain.crt');
+    assert.deepEqual(config.auth.htpasswd, { realm: 'basic-realm', path: '/auth/htpasswd' });
+  });
+
+  it('warns about the Distribution 3 keys http.tls.clientauth and auth.token.autoredirectpath', async () => {
+    const file = await writeConfig(
+      'distribution-3.yml',
+      `http:
+  tls:
+    certificate: /certs/domain.crt
+    key: /certs/domain.key
+    clientcas: [/certs/client-ca.pem]
+    clientauth: require-and-verify-client-cert
+auth:
+  token:
+    realm: https://registry.example.com/auth/token/
+    service: registry.example.com
+    issuer: auth.example.com
+    jwks: /certs/token.jwks
+    autoredirect: true
+    autoredirectpath: /auth/token/
+`,
+    );
+    const { config, warnings } = await loadConfig({ file, env: {} });
+    assert.deepEqual(warnings, [
+      `http.tls.clientauth: not implemented by Wharf yet and ignored; a client certificate is requested, not required: callers without one must authenticate another way (${file}:6)`,
+      `auth.token.autoredirectpath: not implemented by Wharf yet and ignored (${file}:14)`,
+    ]);
+    assert.deepEqual(config.http.tls.clientcas, ['/certs/client-ca.pem']);
+    assert.equal(config.auth.token?.autoredirect, true);
   });
 
   it('reads deprecated spellings with a warning', async () => {
@@ -395,6 +697,81 @@ storage:
     assert.match(lines[0] ?? '', /expected one of "fatal", "error", "warn", "info", "debug", "trace", got "verbose"/);
     assert.match(lines[2] ?? '', /invalid listen address "localhost": the port is missing/);
     assert.match(lines[6] ?? '', /the port must be a number from 0 to 65535/);
+  });
+
+  it('gives a value of the wrong shape one message', async () => {
+    const file = await writeConfig(
+      'shape.yml',
+      'http:\n  addr: [":5000"]\n  host: {url: x}\n  tls:\n    minimumtls: [tls1.2]\n',
+    );
+    const message = await configError(loadConfig({ file, env: {} }));
+    assert.deepEqual(message.split('\n'), [
+      `http.addr: expected a listen address such as ":5000", got a list (${file}:2)`,
+      `http.host: expected a URL such as "https://registry.example.com", got a mapping (${file}:3)`,
+      `http.tls.minimumtls: expected one of "tls1.0", "tls1.1", "tls1.2", "tls1.3", got a list (${file}:5)`,
+    ]);
+  });
+
+  it('names a required auth key that is missing', async () => {
+    const file = await writeConfig(
+      'token.yml',
+      'auth:\n  token:\n    service: registry.example.com\n    issuer: auth.example.com\n  htpasswd:\n    realm: x\n',
+    );
+    const message = await configError(loadConfig({ file, env: {} }));
+    assert.deepEqual(message.split('\n'), [
+      `auth.htpasswd.path: is required: expected a string (${file}:5)`,
+      `auth.token.realm: is required: expected a URL such as "https://registry.example.com" (${file}:2)`,
+    ]);
+  });
+
+  it('refuses bad security values', async () => {
+    const file = await writeConfig(
+      'security.yml',
+      `http:
+  tls:
+    certificate: /certs/domain.crt
+    key: /certs/domain.key
+    minimumtls: tls1.4
+    clientcas: [/certs/a.pem, {path: /certs/b.pem}]
+auth:
+  token:
+    realm: auth.example.com/token
+    service: registry
+    issuer: ""
+  tokenservice:
+    algorithm: HS256
+    expiration: 0s
+  lockout:
+    attempts: 0
+`,
+    );
+    const message = await configError(loadConfig({ file, env: {} }));
+    assert.deepEqual(message.split('\n'), [
+      `http.tls.clientcas[1]: expected a string, got a mapping (${file}:6)`,
+      `http.tls.minimumtls: expected one of "tls1.0", "tls1.1", "tls1.2", "tls1.3", got "tls1.4" (${file}:5)`,
+      `auth.token.realm: expected an http:// or https:// URL, got "auth.example.com/token" (${file}:9)`,
+      `auth.token.issuer: must not be empty (${file}:11)`,
+      `auth.tokenservice.expiration: expected a duration greater than zero, got 0s (${file}:14)`,
+      `auth.tokenservice.algorithm: expected one of "ES256", "RS256", got "HS256" (${file}:13)`,
+      `auth.lockout.attempts: expected an integer of at least 1, got 0 (${file}:16)`,
+    ]);
+  });
+
+  it('refuses half a TLS configuration', async () => {
+    const certificateOnly = await writeConfig('certificate-only.yml', 'http:\n  tls:\n    certificate: /c.crt\n');
+    assert.equal(
+      await configError(loadConfig({ file: certificateOnly, env: {} })),
+      `http.tls.key: is required when http.tls.certificate is set (${certificateOnly}:2)`,
+    );
+    assert.equal(
+      await configError(loadConfig({ env: { REGISTRY_HTTP_TLS_KEY: '/k.key' } })),
+      'http.tls.certificate: is required when http.tls.key is set (set by REGISTRY_HTTP_TLS_KEY)',
+    );
+    const casOnly = await writeConfig('clientcas-only.yml', 'http:\n  tls:\n    clientcas: [/ca.pem]\n');
+    assert.equal(
+      await configError(loadConfig({ file: casOnly, env: {} })),
+      `http.tls.clientcas: client certificates need TLS: set http.tls.certificate and http.tls.key (${casOnly}:3)`,
+    );
   });
 
   it('refuses an unsupported version', async () => {
