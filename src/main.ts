@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
+import { version } from './cli/version.ts';
 import { composeAuth } from './composition/auth.ts';
 import type { Config } from './config/index.ts';
 import { parseListenAddress } from './config/index.ts';
@@ -52,20 +53,22 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
-  const auth = await composeAuth(config, { logger, metadata });
+  const auth = await composeAuth(config, { logger, metadata, version });
   const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
-  const { app } = createHttpServer({
+  const { app, access } = createHttpServer({
     serverFactory: tls?.serverFactory,
     logger,
     metrics,
     registry,
-    auth,
+    auth: auth.services,
     healthChecks,
     accessLog: !config.log.accesslog.disabled,
     headers: config.http.headers,
     externalURL: config.http.host,
     metricsPath: prometheus.enabled && !debugAddr ? prometheus.path : undefined,
   });
+
+  auth.registerRoutes(app, access);
 
   const listen = parseListenAddress(config.http.addr);
   await app.listen({ host: listen.host, port: listen.port });
@@ -105,6 +108,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     async close() {
       stopPurging();
       tls?.close();
+      auth.close();
       await closeGracefully(app);
       await debugApp?.close();
       await metadata.close();

@@ -40,19 +40,25 @@ export class AccessControl {
   async authorize(request: FastifyRequest, principal: Principal, required: readonly ResourceAccess[]): Promise<void> {
     if (!this.auth.enabled) return;
     if (isAnonymous(principal) && required.length === 0) {
-      throw this.unauthorized('authentication required', required);
+      throw this.unauthorized('authentication required', required, undefined, request);
     }
     if (required.length === 0) return;
     const granted = await this.auth.authorizer.grant(principal, required);
     const missing = required.filter((wanted) => !covers(granted, wanted));
     if (missing.length === 0) return;
-    if (isAnonymous(principal)) throw this.unauthorized('authentication required', required);
-    if (principal.grants !== undefined) throw this.unauthorized('insufficient scope', required, 'insufficient_scope');
+    if (isAnonymous(principal)) throw this.unauthorized('authentication required', required, undefined, request);
+    if (principal.grants !== undefined)
+      throw this.unauthorized('insufficient scope', required, 'insufficient_scope', request);
     request.log.info({ 'auth.user.name': principal.name, missing: missing.map(formatScope) }, 'access denied');
     throw new RegistryError(
       'DENIED',
       `requested access to the resource is denied: ${missing.map(formatScope).join(' ')}`,
     );
+  }
+
+  /** Forgets remembered logins of this name, after its credentials or rights changed. */
+  forget(name: string): void {
+    this.cache.forget(name);
   }
 
   /** Whether the caller may pull at least one of these repositories (mount discovery). */
@@ -78,9 +84,9 @@ export class AccessControl {
       const space = header.indexOf(' ');
       const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
       const value = space === -1 ? '' : header.slice(space + 1).trim();
-      if (scheme === 'bearer') return this.fromToken(value);
+      if (scheme === 'bearer') return this.fromToken(request, value);
       if (scheme === 'basic') return this.fromBasic(request, value);
-      throw this.unauthorized(`unsupported authorization scheme "${scheme.slice(0, 20)}"`, []);
+      throw this.unauthorized(`unsupported authorization scheme "${scheme.slice(0, 20)}"`, [], undefined, request);
     }
     const subject = verifiedClientCertificate(request.raw.socket)?.subjectCommonName;
     if (subject !== undefined && this.auth.certificatePrincipal) {
@@ -90,21 +96,23 @@ export class AccessControl {
     return anonymous;
   }
 
-  private async fromToken(token: string): Promise<Principal> {
-    if (!this.auth.tokens) throw this.unauthorized('bearer tokens are not accepted here', []);
+  private async fromToken(request: FastifyRequest, token: string): Promise<Principal> {
+    if (!this.auth.tokens) throw this.unauthorized('bearer tokens are not accepted here', [], undefined, request);
     try {
       return await this.auth.tokens.verify(token);
     } catch (error) {
-      if (error instanceof TokenError) throw this.unauthorized(`invalid token: ${error.message}`, [], 'invalid_token');
+      if (error instanceof TokenError)
+        throw this.unauthorized(`invalid token: ${error.message}`, [], 'invalid_token', request);
       throw error;
     }
   }
 
   private async fromBasic(request: FastifyRequest, encoded: string): Promise<Principal> {
-    if (!this.auth.basic) throw this.unauthorized('Basic credentials are not accepted; use a token', []);
+    if (!this.auth.basic)
+      throw this.unauthorized('Basic credentials are not accepted; use a token', [], undefined, request);
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon <= 0) throw this.unauthorized('malformed Basic credentials', []);
+    if (colon <= 0) throw this.unauthorized('malformed Basic credentials', [], undefined, request);
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const cached = this.cache.get(username, password);
@@ -124,7 +132,7 @@ export class AccessControl {
         { 'auth.user.name': username, reason: result.outcome === 'rejected' ? result.reason : 'unknown' },
         'login failed',
       );
-      throw this.unauthorized('invalid username or password', []);
+      throw this.unauthorized('invalid username or password', [], undefined, request);
     }
     await this.auth.limiter.recordSuccess(username, address);
     request.log.info({ 'auth.user.name': username, 'auth.source': result.principal.source }, 'login succeeded');
@@ -133,13 +141,23 @@ export class AccessControl {
   }
 
   /** 401 with the challenge a client needs to come back with credentials. */
-  unauthorized(message: string, required: readonly ResourceAccess[], error?: string): RegistryError {
+  unauthorized(
+    message: string,
+    required: readonly ResourceAccess[],
+    error?: string,
+    request?: FastifyRequest,
+  ): RegistryError {
     const challenge = this.auth.challenge;
     const headers: Record<string, string> = {};
     if (challenge.scheme === 'basic') {
       headers['WWW-Authenticate'] = `Basic realm="${quote(challenge.realm)}"`;
     } else if (challenge.scheme === 'bearer') {
-      const parts = [`realm="${quote(challenge.realm)}"`, `service="${quote(challenge.service)}"`];
+      // A realm given as a path is on this registry, at whatever address the client used.
+      const realm =
+        challenge.realm.startsWith('/') && request
+          ? `${request.protocol}://${request.host}${challenge.realm}`
+          : challenge.realm;
+      const parts = [`realm="${quote(realm)}"`, `service="${quote(challenge.service)}"`];
       const scope = required
         .filter((entry) => entry.actions.length > 0)
         .map(formatScope)

@@ -25,6 +25,13 @@ export class CredentialsCache {
     return entry.principal;
   }
 
+  /** Drops every remembered login of this name (its password, secret or rights changed). */
+  forget(username: string): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.principal.name === username) this.entries.delete(key);
+    }
+  }
+
   set(username: string, password: string, principal: Principal): void {
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
