@@ -162,8 +162,23 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
       realm: config.http.host ? new URL(tokenServicePath, config.http.host).href : tokenServicePath,
       service,
     };
+    // A push scope for a project that auto-creation would create must find it there when granted.
+    const tokenAuthorizer: Authorizer = projectAuthorizer
+      ? {
+          name: authorizer.name,
+          pullableRepositories: (principal, repositories) => authorizer.pullableRepositories(principal, repositories),
+          async grant(principal, requested) {
+            for (const entry of requested) {
+              if (entry.type === 'repository' && entry.actions.includes('push') && auth.autocreateprojects) {
+                await projectAuthorizer.preparePush(principal, entry.name).catch(() => {});
+              }
+            }
+            return authorizer.grant(principal, requested);
+          },
+        }
+      : authorizer;
     registerTokenService = (app) =>
-      registerTokenRoutes(app, { chain, authorizer, limiter, issuer, refreshTokens, service });
+      registerTokenRoutes(app, { chain, authorizer: tokenAuthorizer, limiter, issuer, refreshTokens, service });
   } else if (auth.token) {
     services.tokens = await JwtTokenVerifier.fromConfig(auth.token);
     services.challenge = { scheme: 'bearer', realm: auth.token.realm, service: auth.token.service };
