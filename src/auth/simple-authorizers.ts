@@ -28,7 +28,7 @@ export function authenticatedAuthorizer(anonymousPull: boolean): Authorizer {
         .map((entry) => ({ ...entry, actions: entry.actions.filter((action) => action === 'pull') }))
         .filter((entry) => entry.actions.length > 0);
     },
-    async pullableRepositories(principal, repositories) {
+    async pullableRepositories(principal, _repositories) {
       if (!isAnonymous(principal) || anonymousPull) return undefined;
       return [];
     },
