@@ -408,7 +408,6 @@ describe('wharf serve with http.tls', () => {
       env: {
         REGISTRY_HTTP_TLS_CERTIFICATE: pki.server.serverCertificate,
         REGISTRY_HTTP_TLS_KEY: pki.server.serverKey,
-        REGISTRY_HTTP_TLS_CLIENTCAS: pki.server.caCertificate,
       },
     });
     layout = join(pki.dir, 'layout');

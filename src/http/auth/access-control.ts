@@ -61,11 +61,21 @@ export class AccessControl {
     this.cache.forget(name);
   }
 
-  /** Whether the caller may pull at least one of these repositories (mount discovery). */
+  /**
+   * Whether the caller may pull at least one of these repositories (the source of a mount). A
+   * token must itself grant that pull, as Distribution requires pull on `from` in the token: its
+   * subject's other rights are not the token's.
+   */
   async mayPullAny(principal: Principal, repositories: readonly string[]): Promise<boolean> {
     if (!this.auth.enabled) return repositories.length > 0;
-    const pullable = await this.auth.authorizer.pullableRepositories(principal, repositories);
-    return pullable === undefined ? repositories.length > 0 : pullable.length > 0;
+    const grants = principal.grants;
+    const candidates =
+      grants === undefined
+        ? repositories
+        : repositories.filter((name) => covers(grants, { type: 'repository', name, actions: ['pull'] }));
+    if (candidates.length === 0) return false;
+    const pullable = await this.auth.authorizer.pullableRepositories(principal, candidates);
+    return pullable === undefined || pullable.length > 0;
   }
 
   /** The repositories the caller may see in the catalog, in order. */
