@@ -27,12 +27,19 @@ export function registerErrorHandler(app: FastifyInstance): void {
 }
 
 export function sendError(reply: FastifyReply, error: RegistryError): void {
+  reply.code(error.status).header('Content-Type', 'application/json; charset=utf-8').send(errorBody(error));
+}
+
+/** An error as the status, headers and body a client gets, for replies written outside Fastify. */
+export function renderError(error: unknown): { status: number; headers: Record<string, string>; body: string } {
+  const registryError = toRegistryError(error instanceof Error ? error : new Error(String(error)));
+  return { status: registryError.status, headers: registryError.headers, body: errorBody(registryError) };
+}
+
+function errorBody(error: RegistryError): string {
   const body: { code: ErrorCode; message: string; detail?: unknown } = { code: error.code, message: error.message };
   if (error.detail !== undefined) body.detail = error.detail;
-  reply
-    .code(error.status)
-    .header('Content-Type', 'application/json; charset=utf-8')
-    .send(JSON.stringify({ errors: [body] }));
+  return JSON.stringify({ errors: [body] });
 }
 
 function toRegistryError(error: FastifyError | Error): RegistryError {

@@ -51,9 +51,9 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
   registerErrorHandler(app);
   const headers = Object.entries(options.headers);
   if (headers.length > 0) {
-    app.addHook('onSend', async (_request, reply, payload) => {
+    // Set when the request arrives, so replies written straight to the socket (blob downloads) carry them too.
+    app.addHook('onRequest', async (_request, reply) => {
       for (const [name, values] of headers) reply.header(name, values.length === 1 ? values[0] : values);
-      return payload;
     });
   }
   registerHealthRoutes(app, options.healthChecks);

@@ -120,6 +120,7 @@ export function createMetrics(): Metrics {
 const storageActionKinds: Record<Exclude<keyof StorageDriver, 'name'>, 'promise' | 'iterable'> = {
   statBlob: 'promise',
   readBlob: 'promise',
+  sendBlob: 'promise',
   deleteBlob: 'promise',
   listBlobs: 'iterable',
   blobRedirectURL: 'promise',

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ManifestRecord, ManifestWithPayload, MetadataStore, Page } from '../metadata/metadata-store.ts';
 import { type Digest, digestAlgorithm, digestOf, isDigest, parseDigest } from '../oci/digest.ts';
 import { RegistryError } from '../oci/errors.ts';
@@ -55,6 +56,23 @@ export class RegistryService {
     const size = await this.statBlob(repository, digest);
     try {
       return { size, stream: await this.storage.readBlob(digest, range) };
+    } catch (error) {
+      if (error instanceof StorageNotFoundError) throw blobUnknown(digest);
+      throw error;
+    }
+  }
+
+  /**
+   * Writes the blob (or a range) into `destination` without ending it, on the storage's fast path
+   * when it has one. Throws BLOB_UNKNOWN before writing anything when the bytes are missing.
+   */
+  async sendBlob(digest: Digest, range: ByteRange | undefined, destination: Writable): Promise<void> {
+    try {
+      if (this.storage.sendBlob) {
+        await this.storage.sendBlob(digest, range, destination);
+        return;
+      }
+      await pipeline(await this.storage.readBlob(digest, range), destination, { end: false });
     } catch (error) {
       if (error instanceof StorageNotFoundError) throw blobUnknown(digest);
       throw error;

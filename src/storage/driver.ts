@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.ts';
 
 /** A committed blob as the storage holds it. */
@@ -31,6 +31,13 @@ export interface StorageDriver {
   statBlob(digest: Digest): Promise<BlobStat | undefined>;
   /** Throws StorageNotFoundError when the blob is absent. */
   readBlob(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /**
+   * Optional fast path for downloads: writes the blob (or range) into `destination` through a few
+   * reused buffers, each refilled only after the destination has taken its bytes, so a large
+   * download allocates nothing per chunk. Resolves once every byte was handed over; does not end
+   * `destination`. Throws StorageNotFoundError before writing anything when the blob is absent.
+   */
+  sendBlob?(digest: Digest, range: ByteRange | undefined, destination: Writable): Promise<void>;
   /** Returns false when there was nothing to delete. */
   deleteBlob(digest: Digest): Promise<boolean>;
   listBlobs(): AsyncIterable<Digest>;

@@ -9,8 +9,8 @@ export const tlsSecurityHeaders: Readonly<Record<string, string>> = {
 /** Adds the TLS security headers to every response of `app` that does not already set them. */
 export function registerTlsHeaders(app: FastifyInstance): void {
   const entries = Object.entries(tlsSecurityHeaders);
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Set when the request arrives, so replies written straight to the socket (blob downloads) carry them too.
+  app.addHook('onRequest', async (_request, reply) => {
     for (const [name, value] of entries) if (!reply.hasHeader(name)) reply.header(name, value);
-    return payload;
   });
 }

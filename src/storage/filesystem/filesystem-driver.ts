@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../../oci/digest.ts';
 import {
@@ -13,6 +13,7 @@ import {
   type UploadStat,
 } from '../driver.ts';
 import { UploadOffsetError } from '../upload-offset-error.ts';
+import { sendFileRange } from './send-file.ts';
 
 /**
  * Blobs live at `<root>/blobs/<algorithm>/<first two hex>/<hex>`, one copy per digest whatever the
@@ -41,6 +42,22 @@ export class FilesystemDriver implements StorageDriver {
 
   async readBlob(digest: Digest, range?: ByteRange): Promise<Readable> {
     return openReadStream(this.blobPath(digest), `blob ${digest}`, range);
+  }
+
+  async sendBlob(digest: Digest, range: ByteRange | undefined, destination: Writable): Promise<void> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.blobPath(digest), 'r');
+    } catch (error) {
+      if (isNotFound(error)) throw new StorageNotFoundError(`blob ${digest}`);
+      throw error;
+    }
+    try {
+      const end = range ? range.end + 1 : (await handle.stat()).size;
+      await sendFileRange(handle, range?.start ?? 0, end, destination);
+    } finally {
+      await handle.close();
+    }
   }
 
   async deleteBlob(digest: Digest): Promise<boolean> {
