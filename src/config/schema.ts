@@ -71,7 +71,7 @@ export const configSchema = z.strictObject({
     headers: headerMap().default(() => structuredClone(defaultHttpHeaders)),
     debug: section({
       addr: listenAddress('http.debug.addr').optional(),
-      prometheus: section({ enabled: flag().default(false), path: urlPath().default('/metrics') }),
+      prometheus: section({ enabled: flag().default(true), path: urlPath().default('/metrics') }),
     }),
     tls: section({
       certificate: nonEmptyText().optional(),

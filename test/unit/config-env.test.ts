@@ -41,7 +41,7 @@ describe('REGISTRY_* environment overrides', () => {
         REGISTRY_STORAGE_FILESYSTEM_MAXTHREADS: '5000',
         REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '1h30m',
         REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL: '10s',
-        REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'true',
+        REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'false',
         REGISTRY_DATABASE_PATH: '/var/lib/wharf-db/meta.db',
         PATH: '/usr/bin',
         REGISTRY_UNSET: undefined,
@@ -55,7 +55,7 @@ describe('REGISTRY_* environment overrides', () => {
     assert.equal(config.storage.delete.enabled, false);
     assert.equal(config.storage.maintenance.uploadpurging.age, 5_400_000);
     assert.equal(config.health.storagedriver.interval, 10_000);
-    assert.equal(config.http.debug.prometheus.enabled, true);
+    assert.equal(config.http.debug.prometheus.enabled, false);
     assert.equal(config.database.path, '/var/lib/wharf-db/meta.db');
   });
 

@@ -40,8 +40,9 @@ describe('loadConfig defaults', () => {
       log: { level: 'info', formatter: 'text', fields: {}, accesslog: { disabled: false } },
       http: {
         addr: ':5000',
+        trustedproxies: [],
         headers: { 'X-Content-Type-Options': ['nosniff'] },
-        debug: { prometheus: { enabled: false, path: '/metrics' } },
+        debug: { prometheus: { enabled: true, path: '/metrics' } },
         tls: { clientcas: [], minimumtls: 'tls1.2' },
         http2: { disabled: false },
       },
@@ -113,6 +114,7 @@ http:
   addr: 127.0.0.1:6000
   host: https://registry.example.com
   secret: 0123456789
+  trustedproxies: [10.0.0.0/8, "fd00::1", loopback]
   headers:
     X-Frame-Options: DENY
     Cache-Control: [no-store, private]
@@ -229,6 +231,7 @@ health:
       addr: '127.0.0.1:6000',
       host: 'https://registry.example.com',
       secret: '0123456789',
+      trustedproxies: ['10.0.0.0/8', 'fd00::1', 'loopback'],
       headers: { 'X-Frame-Options': ['DENY'], 'Cache-Control': ['no-store', 'private'] },
       debug: { addr: '[::1]:5001', prometheus: { enabled: true, path: '/debug/metrics' } },
       tls: {
