@@ -1,21 +1,26 @@
 import type { FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
+import { withMetadataCache } from './cache/metadata-cache.ts';
+import { connectRedis } from './cache/redis-connection.ts';
 import { version } from './cli/version.ts';
 import { composeAuth } from './composition/auth.ts';
+import { resolveHttpSecret } from './composition/http-secret.ts';
+import { describeStorage, openStorage } from './composition/storage.ts';
 import type { Config } from './config/index.ts';
 import { parseListenAddress } from './config/index.ts';
+import { LocalJobLocks } from './coordination/job-lock.ts';
+import { RedisJobLocks } from './coordination/redis-job-locks.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
 import { registerMetricsRoute } from './http/observability-plugin.ts';
 import { createHttpServer } from './http/server.ts';
 import { tlsEnabled } from './http/tls/tls-options.ts';
 import { createTlsServerFactory } from './http/tls/tls-server.ts';
 import { MetadataStore } from './metadata/metadata-store.ts';
-import { openSqlite } from './metadata/open-sqlite.ts';
+import { describeDatabase, openDatabase } from './metadata/open-database.ts';
 import { storageHealthCheck } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, instrumentStorage } from './observability/metrics.ts';
 import { RegistryService } from './registry/registry-service.ts';
-import { FilesystemDriver } from './storage/filesystem/filesystem-driver.ts';
 
 export interface RunningRegistry {
   /** The URL the registry answers on, e.g. http://127.0.0.1:5000 */
@@ -30,11 +35,16 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   for (const warning of warnings) logger.warn(warning);
 
   const metrics = createMetrics();
-  const filesystem = new FilesystemDriver(config.storage.filesystem.rootdirectory);
-  await filesystem.init();
-  const storage = instrumentStorage(filesystem, metrics);
-  const metadata = new MetadataStore(await openSqlite(config.database.path));
-  const registry = new RegistryService(storage, metadata, {
+  const storage = instrumentStorage(await openStorage(config, logger), metrics);
+  const httpSecret = await resolveHttpSecret(config, logger);
+  const metadata = new MetadataStore(
+    await openDatabase(config.database, {
+      onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool reconnects'),
+    }),
+  );
+  const redis = config.redis ? await connectRedis(config.redis, logger) : undefined;
+  const cachedMetadata = withMetadataCache(metadata, config.storage.cache, redis, metrics.registry);
+  const registry = new RegistryService(storage, cachedMetadata, {
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
   });
@@ -53,7 +63,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
-  const auth = await composeAuth(config, { logger, metadata, version });
+  const auth = await composeAuth(config, { logger, metadata, version, redis });
   const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
   const { app, access } = createHttpServer({
     serverFactory: tls?.serverFactory,
@@ -65,6 +75,8 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     accessLog: !config.log.accesslog.disabled,
     headers: config.http.headers,
     externalURL: config.http.host,
+    secret: httpSecret,
+    trustedProxies: config.http.trustedproxies,
     metricsPath: prometheus.enabled && !debugAddr ? prometheus.path : undefined,
   });
 
@@ -90,13 +102,14 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
         metadata,
         { ageMs: purging.age, intervalMs: purging.interval, dryRun: purging.dryrun },
         logger,
+        redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
       )
     : () => {};
 
   logger.info(
     {
-      storage: config.storage.filesystem.rootdirectory,
-      database: config.database.path,
+      storage: describeStorage(config),
+      database: describeDatabase(config.database),
       readOnly: config.storage.maintenance.readonly.enabled,
     },
     `listening on ${url}`,
@@ -112,6 +125,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
       await closeGracefully(app);
       await debugApp?.close();
       await metadata.close();
+      await redis?.close();
     },
   };
 }

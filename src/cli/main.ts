@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { certCommand } from './cert-command.ts';
 import { configCheckCommand } from './config-check-command.ts';
+import { dbCommand } from './db-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { userCommand } from './user-command.ts';
 import { version } from './version.ts';
@@ -15,5 +16,6 @@ program.addCommand(serveCommand());
 program.addCommand(configCheckCommand());
 program.addCommand(certCommand());
 program.addCommand(userCommand());
+program.addCommand(dbCommand());
 
 await program.parseAsync(process.argv);

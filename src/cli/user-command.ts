@@ -5,7 +5,7 @@ import { randomSecret } from '../auth/identities/passwords.ts';
 import { validateUsername } from '../auth/identities/usernames.ts';
 import { type Config, isConfigError, loadConfig } from '../config/index.ts';
 import { IdentityStore } from '../metadata/identity-store.ts';
-import { openSqlite } from '../metadata/open-sqlite.ts';
+import { openDatabase } from '../metadata/open-database.ts';
 
 interface PasswordOptions {
   passwordStdin?: boolean;
@@ -125,7 +125,7 @@ async function withUsers(command: Command, work: (users: LocalUsers) => Promise<
   if (!config.auth.projects.enabled && command.name() === 'add') {
     process.stderr.write('note: local users sign in only when auth.projects.enabled is true\n');
   }
-  const db = await openSqlite(config.database.path);
+  const db = await openDatabase(config.database);
   try {
     await work(new LocalUsers(new IdentityStore(db)));
   } catch (error) {

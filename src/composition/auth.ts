@@ -7,6 +7,7 @@ import { HtpasswdAuthenticator } from '../auth/identities/htpasswd-authenticator
 import { LocalUserAuthenticator } from '../auth/identities/local-user-authenticator.ts';
 import { LocalUsers } from '../auth/identities/local-users.ts';
 import { MemoryLoginLimiter } from '../auth/identities/login-limiter.ts';
+import { RedisLoginLimiter } from '../auth/identities/redis-login-limiter.ts';
 import { RobotAuthenticator } from '../auth/identities/robot-authenticator.ts';
 import { isRobotName } from '../auth/identities/robot-names.ts';
 import { Robots } from '../auth/identities/robots.ts';
@@ -21,6 +22,7 @@ import { RefreshTokens } from '../auth/token/refresh-tokens.ts';
 import { loadSigningKey } from '../auth/token/signing-key.ts';
 import { TokenIssuer } from '../auth/token/token-issuer.ts';
 import { JwtTokenVerifier } from '../auth/token/token-verifier.ts';
+import type { RedisConnection } from '../cache/redis-connection.ts';
 import type { Config } from '../config/index.ts';
 import { registerManagementApi } from '../http/api/management-api.ts';
 import { userRoutes } from '../http/api/users-routes.ts';
@@ -38,6 +40,8 @@ export interface AuthDependencies {
   metadata: MetadataStore;
   /** The registry's version, for the API document. */
   version: string;
+  /** With Redis, failed logins are counted across all instances. */
+  redis?: RedisConnection;
 }
 
 export interface ComposedAuth {
@@ -87,11 +91,8 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
   const users = new LocalUsers(identities);
   const robots = new Robots(identities);
   const cliSecrets = auth.oidc ? new SqlCliSecretStore(db) : undefined;
-  const limiter = new MemoryLoginLimiter({
-    attempts: auth.lockout.attempts,
-    windowMs: auth.lockout.window,
-    durationMs: auth.lockout.duration,
-  });
+  const lockout = { attempts: auth.lockout.attempts, windowMs: auth.lockout.window, durationMs: auth.lockout.duration };
+  const limiter = deps.redis ? new RedisLoginLimiter(deps.redis, lockout) : new MemoryLoginLimiter(lockout);
 
   // Robots and local users exist only in projects mode; then htpasswd, OIDC CLI secrets, LDAP.
   const chain: Authenticator[] = [];

@@ -21,6 +21,8 @@ export interface Config {
     host?: string;
     /** Key for signing state kept by clients (upload state); all instances must share it. */
     secret?: string;
+    /** Proxies (addresses, CIDR ranges) whose X-Forwarded-* and Forwarded headers are believed. */
+    trustedproxies: string[];
     /** Added to every response. */
     headers: Record<string, string[]>;
     debug: { addr?: string; prometheus: { enabled: boolean; path: string } };
@@ -36,6 +38,8 @@ export interface Config {
   };
   storage: {
     filesystem: { rootdirectory: string; maxthreads: number };
+    /** When present, blobs live in this S3 bucket instead of the filesystem. */
+    s3?: S3StorageConfig;
     delete: { enabled: boolean };
     cache: { blobdescriptor?: BlobDescriptorCache; blobdescriptorsize: number };
     maintenance: {
@@ -44,15 +48,102 @@ export interface Config {
     };
     redirect: { disable: boolean };
   };
-  database: {
-    /** The SQLite file (absolute), or `:memory:`. */
-    path: string;
-  };
+  database: DatabaseConfig;
   auth: AuthConfig;
+  /** Shared by every instance: the metadata cache, login lockout, job locks. Absent: no Redis. */
+  redis?: RedisConfig;
   health: {
     /** threshold is the number of consecutive failed checks that make the registry unhealthy (at least 1). */
     storagedriver: { enabled: boolean; interval: number; threshold: number };
   };
+}
+
+/**
+ * The metadata database: SQLite at `path` unless `url` or `host` names a PostgreSQL server.
+ * docs/database.md compares the two.
+ */
+export interface DatabaseConfig {
+  /** The SQLite file (absolute), or `:memory:`. */
+  path: string;
+  /** `postgres://user:password@host:port/dbname?sslmode=...` */
+  url?: string;
+  /** A host name, an address or a Unix socket directory. */
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  dbname?: string;
+  sslmode?: PostgresSslMode;
+  pool: { max: number };
+  /** Milliseconds; PostgreSQL cancels a statement that runs longer. */
+  statementtimeout?: number;
+  /** auto: apply pending migrations at start; manual: refuse to start while any are pending. */
+  migrate: 'auto' | 'manual';
+}
+
+/** libpq's meanings: require encrypts without checking the certificate, verify-ca checks it against the CAs, verify-full also checks the host name. */
+export type PostgresSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+
+/** Distribution's `storage.s3` keys; docs/storage-s3.md explains each. Sizes are bytes. */
+export interface S3StorageConfig {
+  region: string;
+  /** An S3-compatible endpoint (MinIO, Ceph RGW); AWS's own when unset. */
+  regionendpoint?: string;
+  forcepathstyle: boolean;
+  bucket: string;
+  /** A key prefix for everything Wharf stores; '' is the bucket's root. */
+  rootdirectory: string;
+  /** Without both, the AWS SDK's default credential chain (environment, profile, IAM role). */
+  accesskey?: string;
+  secretkey?: string;
+  sessiontoken?: string;
+  /** Server-side encryption: SSE-KMS with keyid, else SSE-S3. */
+  encrypt: boolean;
+  keyid?: string;
+  /** https to the endpoint (when regionendpoint names no scheme). */
+  secure: boolean;
+  skipverify: boolean;
+  /** The size of each staged upload part. */
+  chunksize: number;
+  multipartcopychunksize: number;
+  multipartcopymaxconcurrency: number;
+  multipartcopythresholdsize: number;
+  storageclass: S3StorageClass;
+  /** 0: unlimited. */
+  maxrequestspersecond: number;
+}
+
+export type S3StorageClass =
+  | 'STANDARD'
+  | 'REDUCED_REDUNDANCY'
+  | 'STANDARD_IA'
+  | 'ONEZONE_IA'
+  | 'INTELLIGENT_TIERING'
+  | 'GLACIER_IR'
+  | 'OUTPOSTS'
+  | 'NONE';
+
+/**
+ * Distribution's `redis` keys (2.8's `addr`, 3's `addrs` and `mastername`); docs/redis.md explains
+ * them. Timeouts are milliseconds, 0 for none.
+ */
+export interface RedisConfig {
+  /** One server, `HOST:PORT` (Distribution 2.8). */
+  addr?: string;
+  /** One server; the sentinels when `mastername` is set; else several are a Redis Cluster's seed nodes. */
+  addrs: string[];
+  /** The Sentinel master group: `addrs` are then sentinels. */
+  mastername?: string;
+  username?: string;
+  password?: string;
+  sentinelusername?: string;
+  sentinelpassword?: string;
+  db: number;
+  dialtimeout: number;
+  readtimeout: number;
+  writetimeout: number;
+  /** TLS is on when `enabled` or a client certificate is set; clientcas verify the server. */
+  tls: { enabled: boolean; certificate?: string; key?: string; clientcas: string[] };
 }
 
 /** Who may call and what they may do; docs/security.md explains the modes. */

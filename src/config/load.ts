@@ -95,6 +95,6 @@ function finish(parsed: ParsedConfig, cwd: string, warnings: string[]): Config {
   return {
     ...parsed,
     storage: { ...parsed.storage, filesystem: { rootdirectory, maxthreads } },
-    database: { path: databasePath === ':memory:' ? databasePath : resolve(cwd, databasePath) },
+    database: { ...parsed.database, path: databasePath === ':memory:' ? databasePath : resolve(cwd, databasePath) },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAddressRanges } from './address-range.ts';
 import { parseGoDuration } from './duration.ts';
 import { parseListenAddress } from './listen-address.ts';
 
@@ -220,6 +221,24 @@ export function textList() {
         context.addIssue({
           code: 'custom',
           message: `expected a string, got ${describeValue(item)}`,
+          path: [index],
+          input: item,
+        });
+    });
+    return items;
+  });
+  listSchemas.add(schema);
+  return schema;
+}
+
+/** A list of addresses and CIDR ranges (`http.trustedproxies`); see parseAddressRanges. */
+export function addressRangeList() {
+  const schema = textList().transform((items, context): string[] => {
+    items.forEach((item, index) => {
+      if (parseAddressRanges(item) === undefined)
+        context.addIssue({
+          code: 'custom',
+          message: `expected an IP address, a CIDR range or loopback, linklocal, uniquelocal; got ${JSON.stringify(item)}`,
           path: [index],
           input: item,
         });

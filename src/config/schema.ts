@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   absoluteUrl,
+  addressRangeList,
   duration,
   flag,
   headerMap,
@@ -22,6 +23,22 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
 
 const minute = 60_000;
 const hour = 3_600_000;
+const mebibyte = 1024 * 1024;
+
+/** S3's limits on a multipart upload part: every part but the last at least 5 MiB, none above 5 GiB. */
+export const s3MinimumPartSize = 5 * mebibyte;
+export const s3MaximumPartSize = 5 * 1024 * mebibyte;
+/** NONE sends no storage class (for S3-compatible stores that reject the header). */
+export const s3StorageClasses = [
+  'STANDARD',
+  'REDUCED_REDUNDANCY',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'OUTPOSTS',
+  'NONE',
+] as const;
 
 /**
  * TLS needs both files; half a TLS configuration (or client CAs without TLS) must not start a
@@ -40,6 +57,88 @@ function requireCertificateAndKey(
     problem('certificate', 'is required when http.tls.key is set');
   } else if (tls.certificate === undefined && tls.clientcas.length > 0) {
     problem('clientcas', 'client certificates need TLS: set http.tls.certificate and http.tls.key');
+  }
+}
+
+function postgresUrl() {
+  return nonEmptyText().refine((value) => /^postgres(?:ql)?:\/\/./.test(value) && URL.canParse(value), {
+    error: 'expected a URL such as "postgres://wharf@db.example.com:5432/wharf"',
+  });
+}
+
+/**
+ * PostgreSQL is chosen by database.url or database.host; a connection key without either, or a
+ * SQLite path beside them, is a mistake that would otherwise silently pick the other database.
+ */
+function requireOneDatabase(
+  database: Partial<
+    Record<'path' | 'url' | 'host' | 'port' | 'user' | 'password' | 'dbname' | 'sslmode' | 'statementtimeout', unknown>
+  >,
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  const problem = (key: string, message: string) => {
+    context.addIssue({ code: 'custom', path: [key], message, input: undefined });
+  };
+  const postgres = database.url !== undefined || database.host !== undefined;
+  if (database.url !== undefined) {
+    for (const key of ['host', 'port', 'user', 'dbname'] as const) {
+      if (database[key] !== undefined) problem(key, 'is part of database.url: set one or the other');
+    }
+  }
+  if (postgres && database.path !== undefined) {
+    problem('path', 'is the SQLite file: remove it when database.url or database.host names PostgreSQL');
+  }
+  if (!postgres) {
+    for (const key of ['port', 'user', 'password', 'dbname', 'sslmode', 'statementtimeout'] as const) {
+      if (database[key] !== undefined) problem(key, 'is for PostgreSQL: set database.url or database.host too');
+    }
+  }
+}
+
+/** `host:port` where the host is a name, an IPv4 address or a bracketed IPv6 address. */
+const redisAddress = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]/]+):(\d{1,5})$/;
+
+/**
+ * Distribution 2.8 names one server in `redis.addr`, Distribution 3 a list in `redis.addrs`: the
+ * sentinels when `mastername` is set, the seed nodes of a Redis Cluster when there are several.
+ */
+function requireRedisServers(
+  redis: { addr?: string; addrs: string[]; mastername?: string; db: number },
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  const problem = (path: (string | number)[], message: string) => {
+    context.addIssue({ code: 'custom', path, message, input: undefined });
+  };
+  const valid = (address: string) => {
+    const port = Number(redisAddress.exec(address)?.[1] ?? 0);
+    return port >= 1 && port <= 65_535;
+  };
+  if (redis.addr !== undefined && !valid(redis.addr)) {
+    problem(['addr'], `expected HOST:PORT, got ${JSON.stringify(redis.addr)}`);
+  }
+  redis.addrs.forEach((address, index) => {
+    if (!valid(address)) problem(['addrs', index], `expected HOST:PORT, got ${JSON.stringify(address)}`);
+  });
+  if (redis.addr !== undefined && redis.addrs.length > 0) problem(['addrs'], 'set redis.addr or redis.addrs, not both');
+  const count = redis.addrs.length + (redis.addr === undefined ? 0 : 1);
+  if (count === 0) problem(['addrs'], 'is required: the Redis server (or the sentinels, with redis.mastername)');
+  if (count > 1 && redis.mastername === undefined && redis.db !== 0) {
+    problem(['db'], 'must be 0 for a Redis Cluster (several redis.addrs without redis.mastername)');
+  }
+}
+
+/** A client certificate needs its key and the other way round. */
+function requireRedisCertificateAndKey(
+  tls: { certificate?: string; key?: string },
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  const problem = (key: string, message: string) => {
+    context.addIssue({ code: 'custom', path: [key], message, input: undefined });
+  };
+  if (tls.certificate !== undefined && tls.key === undefined) {
+    problem('key', 'is required when redis.tls.certificate is set');
+  } else if (tls.key !== undefined && tls.certificate === undefined) {
+    problem('certificate', 'is required when redis.tls.key is set');
   }
 }
 
@@ -68,6 +167,7 @@ export const configSchema = z.strictObject({
     addr: listenAddress('http.addr').default(':5000'),
     host: absoluteUrl().optional(),
     secret: text().optional(),
+    trustedproxies: addressRangeList().default(() => []),
     headers: headerMap().default(() => structuredClone(defaultHttpHeaders)),
     debug: section({
       addr: listenAddress('http.debug.addr').optional(),
@@ -87,6 +187,28 @@ export const configSchema = z.strictObject({
       rootdirectory: nonEmptyText().default('./data'),
       maxthreads: integer({ min: 1 }).default(100),
     }),
+    s3: z
+      .strictObject({
+        region: nonEmptyText(),
+        regionendpoint: nonEmptyText().optional(),
+        forcepathstyle: flag().default(false),
+        bucket: nonEmptyText(),
+        rootdirectory: text().default(''),
+        accesskey: text().optional(),
+        secretkey: text().optional(),
+        sessiontoken: text().optional(),
+        encrypt: flag().default(false),
+        keyid: text().optional(),
+        secure: flag().default(true),
+        skipverify: flag().default(false),
+        chunksize: integer({ min: s3MinimumPartSize, max: s3MaximumPartSize }).default(10 * mebibyte),
+        multipartcopychunksize: integer({ min: s3MinimumPartSize, max: s3MaximumPartSize }).default(32 * mebibyte),
+        multipartcopymaxconcurrency: integer({ min: 1 }).default(100),
+        multipartcopythresholdsize: integer({ min: 0, max: s3MaximumPartSize }).default(32 * mebibyte),
+        storageclass: oneOf(s3StorageClasses).default('STANDARD'),
+        maxrequestspersecond: integer({ min: 0 }).default(350),
+      })
+      .optional(),
     delete: section({ enabled: flag().default(true) }),
     cache: section({
       blobdescriptor: oneOf(['inmemory', 'redis']).optional(),
@@ -103,7 +225,19 @@ export const configSchema = z.strictObject({
     }),
     redirect: section({ disable: flag().default(false) }),
   }),
-  database: section({ path: nonEmptyText().optional() }),
+  database: section({
+    path: nonEmptyText().optional(),
+    url: postgresUrl().optional(),
+    host: nonEmptyText().optional(),
+    port: integer({ min: 1, max: 65_535 }).optional(),
+    user: nonEmptyText().optional(),
+    password: text().optional(),
+    dbname: nonEmptyText().optional(),
+    sslmode: oneOf(['disable', 'require', 'verify-ca', 'verify-full']).optional(),
+    pool: section({ max: integer({ min: 1, max: 1000 }).default(10) }),
+    statementtimeout: duration().optional(),
+    migrate: oneOf(['auto', 'manual']).default('auto'),
+  }).superRefine(requireOneDatabase),
   auth: section({
     // Distribution's keys.
     htpasswd: z.strictObject({ realm: text().default('Registry Realm'), path: nonEmptyText() }).optional(),
@@ -170,6 +304,28 @@ export const configSchema = z.strictObject({
     }),
     admin: section({ password: text().optional() }),
   }),
+  redis: z
+    .strictObject({
+      addr: nonEmptyText().optional(),
+      addrs: textList().default(() => []),
+      mastername: nonEmptyText().optional(),
+      username: text().optional(),
+      password: text().optional(),
+      sentinelusername: text().optional(),
+      sentinelpassword: text().optional(),
+      db: integer({ min: 0 }).default(0),
+      dialtimeout: duration().default(5_000),
+      readtimeout: duration().default(3_000),
+      writetimeout: duration().default(3_000),
+      tls: section({
+        enabled: flag().default(false),
+        certificate: nonEmptyText().optional(),
+        key: nonEmptyText().optional(),
+        clientcas: textList().default(() => []),
+      }).superRefine(requireRedisCertificateAndKey),
+    })
+    .superRefine(requireRedisServers)
+    .optional(),
   health: section({
     storagedriver: section({
       enabled: flag().default(true),

@@ -1,3 +1,5 @@
+import { type JobLocks, LocalJobLocks } from '../coordination/job-lock.ts';
+import { schedulePeriodicJob } from '../coordination/periodic-job.ts';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { StorageDriver } from '../storage/driver.ts';
@@ -19,6 +21,7 @@ export async function purgeUploads(
   metadata: MetadataStore,
   options: UploadPurgingOptions,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<number> {
   const cutoff = Date.now() - options.ageMs;
   const expired = new Set(await metadata.listUploadsStartedBefore(cutoff));
@@ -28,6 +31,7 @@ export async function purgeUploads(
     if (stat && stat.startedAt.getTime() < cutoff && !(await metadata.findUpload(id))) expired.add(id);
   }
   for (const id of expired) {
+    signal?.throwIfAborted();
     if (options.dryRun) {
       logger.info({ 'upload.id': id }, 'would purge abandoned upload (dry run)');
       continue;
@@ -39,19 +43,23 @@ export async function purgeUploads(
   return expired.size;
 }
 
-/** Runs purgeUploads every interval; returns a function that stops it. */
+/**
+ * Runs purgeUploads once per interval: with Redis, on exactly one of the instances sharing it
+ * (`locks`). Returns a function that stops it.
+ */
 export function scheduleUploadPurging(
   storage: StorageDriver,
   metadata: MetadataStore,
   options: UploadPurgingOptions,
   logger: Logger,
+  locks: JobLocks = new LocalJobLocks(),
 ): () => void {
-  const run = () => {
-    purgeUploads(storage, metadata, options, logger).catch((error: unknown) => {
+  const run = async (signal: AbortSignal) => {
+    try {
+      await purgeUploads(storage, metadata, options, logger, signal);
+    } catch (error) {
       logger.error({ err: error }, 'upload purging failed');
-    });
+    }
   };
-  const timer = setInterval(run, options.intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return schedulePeriodicJob({ name: 'upload-purging', intervalMs: options.intervalMs, run }, locks, logger);
 }

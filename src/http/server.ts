@@ -6,11 +6,13 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import { AccessControl } from './auth/access-control.ts';
 import { registerErrorHandler } from './error-handler.ts';
+import { proxyTrust, registerForwardedHeader } from './forwarded.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { fastifyLoggingOptions, registerMetricsRoute, registerObservability } from './observability-plugin.ts';
 import { registerTlsHeaders } from './tls/security-headers.ts';
 import type { ServerFactory } from './tls/tls-server.ts';
 import { registerDistributionRoutes } from './v2/distribution-routes.ts';
+import { randomHttpSecret, UploadStateSigner } from './v2/upload-state.ts';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -27,10 +29,15 @@ export interface HttpServerOptions {
   metricsPath: string | undefined;
   /** An HTTPS server factory (http.tls); plain HTTP without it. */
   serverFactory?: ServerFactory;
+  /** `http.secret`, shared by every instance; a per-process one when unset. */
+  secret?: string;
+  /** `http.trustedproxies`: whose forwarded headers are believed. */
+  trustedProxies?: readonly string[];
 }
 
 /** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
 export function createHttpServer(options: HttpServerOptions): { app: FastifyInstance; access: AccessControl } {
+  const trust = proxyTrust(options.trustedProxies ?? []);
   const app = Fastify({
     ...fastifyLoggingOptions(options.logger),
     // Long blob uploads must not be cut off; slow-loris protection is the proxy's or requestTimeout's.
@@ -39,10 +46,12 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
     keepAliveTimeout: 75_000,
     bodyLimit: 4 * 1024 * 1024,
     return503OnClosing: true,
+    trustProxy: trust ?? false,
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 1000 },
     ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   });
   if (options.serverFactory) registerTlsHeaders(app);
+  registerForwardedHeader(app, trust);
   app.removeAllContentTypeParsers();
   // Leave every body unread: handlers stream request.raw themselves (blobs) or read it bounded (manifests).
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
@@ -59,6 +68,9 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
   registerHealthRoutes(app, options.healthChecks);
   if (options.metricsPath) registerMetricsRoute(app, options.metrics, options.metricsPath);
   const access = new AccessControl(options.auth);
-  registerDistributionRoutes(app, options.registry, access, { externalURL: options.externalURL });
+  registerDistributionRoutes(app, options.registry, access, {
+    externalURL: options.externalURL,
+    uploadState: new UploadStateSigner(options.secret ?? randomHttpSecret()),
+  });
   return { app, access };
 }

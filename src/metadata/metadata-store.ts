@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.ts';
 import type { Database, ManifestRow } from './schema.ts';
@@ -102,7 +103,7 @@ export class MetadataStore {
 
   /** Records committed bytes and links them to the repository. */
   async commitBlob(repository: string, digest: string, size: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.writeTransaction(async (trx) => {
       const now = Date.now();
       await trx
         .insertInto('blobs')
@@ -115,7 +116,7 @@ export class MetadataStore {
 
   /** Links a blob the registry already holds to another repository (cross-repository mount). */
   async linkExistingBlob(repository: string, digest: string): Promise<number | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.writeTransaction(async (trx) => {
       const blob = await trx.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
       if (!blob) return undefined;
       await linkBlob(trx, await ensureRepository(trx, repository), digest);
@@ -139,7 +140,7 @@ export class MetadataStore {
    * blob and child manifest it names is present in the repository.
    */
   async putManifest(record: NewManifestRecord): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.writeTransaction(async (trx) => {
       const repositoryId = await ensureRepository(trx, record.repository);
       await assertPresent(trx, repositoryId, record.blobDigests, 'blob');
       await assertPresent(trx, repositoryId, record.childDigests, 'manifest');
@@ -164,7 +165,9 @@ export class MetadataStore {
         .select('id')
         .where('repository_id', '=', repositoryId)
         .where('digest', '=', record.digest)
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      // Deleted by another writer between the insert that found it and this read.
+      if (manifest === undefined) throw new WriteConflict();
       const blobDigests = [...new Set(record.blobDigests)];
       if (blobDigests.length > 0) {
         await trx
@@ -309,6 +312,28 @@ export class MetadataStore {
     return rows.map((row) => row.id);
   }
 
+  /**
+   * Runs a write transaction, again from the start when a concurrent writer got in the way: on
+   * PostgreSQL (READ COMMITTED) a row this transaction found can be deleted before it links to it,
+   * which the foreign keys report. The retry sees the committed state and either succeeds or fails
+   * with the registry error that state calls for.
+   */
+  private async writeTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(work);
+      } catch (error) {
+        if (!isWriteConflict(error)) throw error;
+        if (attempt === writeAttempts) {
+          throw new RegistryError('TOOMANYREQUESTS', 'concurrent changes to the same data kept conflicting; retry', {
+            headers: { 'Retry-After': '1' },
+          });
+        }
+        await sleep(Math.random() * 20 * attempt);
+      }
+    }
+  }
+
   private manifestQuery(repository: string) {
     return this.db
       .selectFrom('manifests')
@@ -326,13 +351,26 @@ export class MetadataStore {
   }
 }
 
+const writeAttempts = 5;
+
+/** A row the transaction relied on was removed by a concurrent writer. */
+class WriteConflict extends Error {}
+
+/** Conflicts that a fresh attempt resolves: foreign key violations, serialization failures, deadlocks. */
+function isWriteConflict(error: unknown): boolean {
+  if (error instanceof WriteConflict) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23503' || code === '40001' || code === '40P01' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
 async function ensureRepository(trx: Executor, name: string): Promise<number> {
   await trx
     .insertInto('repositories')
     .values({ name, created_at: Date.now() })
     .onConflict((conflict) => conflict.column('name').doNothing())
     .execute();
-  const row = await trx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirstOrThrow();
+  const row = await trx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+  if (row === undefined) throw new WriteConflict();
   return row.id;
 }
 

@@ -1,8 +1,9 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import * as initial from './migrations/001-initial.ts';
 import * as identities from './migrations/002-identities.ts';
 import * as projects from './migrations/003-projects.ts';
 import * as oidc from './migrations/004-oidc.ts';
+import { isPostgres } from './migrations/column-types.ts';
 
 /** Migrations are compiled in, not read from a folder, so they travel with the code. */
 const migrations: Record<string, Migration> = {
@@ -14,7 +15,49 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+/**
+ * The key of the PostgreSQL advisory lock held while migrating (any 64-bit number no other
+ * application on the server uses): instances starting together take turns, and the second finds
+ * nothing left to do.
+ */
+const migrationLock = 7_395_113_802_417_011n;
+
+export interface MigrationStatus {
+  name: string;
+  /** When it was applied; undefined while pending. */
+  appliedAt: Date | undefined;
+}
+
+/**
+ * Applies every pending migration; returns the names of those applied now. With nothing pending
+ * nothing is locked, and a database that a newer version migrated further is left as it is.
+ */
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
+  if ((await pendingMigrations(db)).length === 0) return [];
+  if (!isPostgres(db)) return applyPending(db);
+  // The lock, Kysely's migration tables and the migrations share one connection, so a pool of one
+  // connection cannot deadlock against itself.
+  return db.connection().execute(async (connection) => {
+    await sql`select pg_advisory_lock(${sql.lit(migrationLock)})`.execute(connection);
+    try {
+      return await applyPending(connection);
+    } finally {
+      await sql`select pg_advisory_unlock(${sql.lit(migrationLock)})`.execute(connection);
+    }
+  });
+}
+
+/** Every migration this version knows, applied or pending, in order. */
+export async function migrationStatus<T>(db: Kysely<T>): Promise<MigrationStatus[]> {
+  const known = await new Migrator({ db, provider }).getMigrations();
+  return known.map((migration) => ({ name: migration.name, appliedAt: migration.executedAt }));
+}
+
+export async function pendingMigrations<T>(db: Kysely<T>): Promise<string[]> {
+  return (await migrationStatus(db)).filter((migration) => !migration.appliedAt).map((migration) => migration.name);
+}
+
+async function applyPending<T>(db: Kysely<T>): Promise<string[]> {
   const migrator = new Migrator({ db, provider });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw new Error(`database migration failed: ${(error as Error).message ?? String(error)}`);

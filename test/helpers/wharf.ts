@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 
 const projectRoot = resolve(import.meta.dirname, '..', '..');
 const cliEntry = join(projectRoot, 'src', 'cli', 'main.ts');
@@ -13,6 +15,11 @@ export interface WharfOptions {
   configYaml?: string;
   /** Reuse a data directory (restart after a crash); a fresh temp dir otherwise. */
   dataDir?: string;
+  /**
+   * Keep blobs on the filesystem in the data directory (the default); false for a test that
+   * configures another storage driver, since only one may be configured.
+   */
+  filesystemStorage?: boolean;
 }
 
 export interface WharfProcess {
@@ -34,6 +41,7 @@ export interface WharfProcess {
 /** Starts `wharf serve` as a child process on a kernel-chosen port and waits until it listens. */
 export async function startWharf(options: WharfOptions = {}): Promise<WharfProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
+  const database = usesOwnDatabase(options) ? undefined : await testDatabaseEnv(dataDir);
   const args = ['--import', 'tsx', cliEntry, 'serve'];
   if (options.configYaml !== undefined) {
     const configPath = join(dataDir, `config-${process.pid}-${Date.now()}.yml`);
@@ -45,9 +53,10 @@ export async function startWharf(options: WharfOptions = {}): Promise<WharfProce
     env: {
       ...process.env,
       REGISTRY_HTTP_ADDR: '127.0.0.1:0',
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
+      ...(options.filesystemStorage === false ? {} : { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir }),
       REGISTRY_LOG_LEVEL: 'info',
       REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
+      ...database,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,9 +86,54 @@ export async function startWharf(options: WharfOptions = {}): Promise<WharfProce
     kill: () => signal('SIGKILL'),
     close: async () => {
       await signal('SIGTERM');
-      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) {
+        await rm(dataDir, { recursive: true, force: true });
+        if (database !== undefined) await dropTestDatabase(dataDir);
+      }
     },
   };
+}
+
+/**
+ * With WHARF_TEST_DATABASE_URL_BASE set (`postgres://postgres@127.0.0.1:PORT/`), each server gets a
+ * PostgreSQL database of its own instead of SQLite, named after its data directory so that a
+ * restart on the same directory finds its metadata again. Returns the variables that select it.
+ */
+export async function testDatabaseEnv(dataDir: string): Promise<Record<string, string> | undefined> {
+  const base = process.env.WHARF_TEST_DATABASE_URL_BASE;
+  if (base === undefined || base === '') return undefined;
+  const name = testDatabaseName(dataDir);
+  await maintenanceQuery(base, `CREATE DATABASE "${name}"`).catch((error: { code?: string }) => {
+    if (error.code !== '42P04') throw error; // it exists: a restart
+  });
+  return { REGISTRY_DATABASE_URL: new URL(name, base).href };
+}
+
+async function dropTestDatabase(dataDir: string): Promise<void> {
+  const base = process.env.WHARF_TEST_DATABASE_URL_BASE;
+  if (base) await maintenanceQuery(base, `DROP DATABASE IF EXISTS "${testDatabaseName(dataDir)}" WITH (FORCE)`);
+}
+
+/** A test that chooses its database (or configures one in its YAML) keeps it. */
+function usesOwnDatabase(options: WharfOptions): boolean {
+  return (
+    Object.keys(options.env ?? {}).some((name) => name.startsWith('REGISTRY_DATABASE')) ||
+    /^database:/m.test(options.configYaml ?? '')
+  );
+}
+
+function testDatabaseName(dataDir: string): string {
+  return `wharf_test_${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)}`;
+}
+
+async function maintenanceQuery(base: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: new URL('postgres', base).href });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 function waitForListening(child: ChildProcess, output: () => string): Promise<string> {

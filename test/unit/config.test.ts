@@ -56,7 +56,7 @@ describe('loadConfig defaults', () => {
         },
         redirect: { disable: false },
       },
-      database: { path: '/srv/wharf/data/wharf.db' },
+      database: { path: '/srv/wharf/data/wharf.db', pool: { max: 10 }, migrate: 'auto' },
       auth: {
         basic: { enabled: true },
         anonymous: { pull: false },
@@ -253,7 +253,7 @@ health:
       },
       redirect: { disable: true },
     });
-    assert.deepEqual(config.database, { path: '/var/lib/wharf-db/wharf.db' });
+    assert.deepEqual(config.database, { path: '/var/lib/wharf-db/wharf.db', pool: { max: 10 }, migrate: 'auto' });
     assert.deepEqual(config.auth, {
       htpasswd: { realm: 'Example Realm', path: '/etc/wharf/htpasswd' },
       token: {
@@ -570,12 +570,15 @@ auth:
   });
 
   it('warns about other storage drivers and keeps the filesystem', async () => {
-    const file = await writeConfig('s3.yml', 'storage:\n  s3:\n    bucket: images\n    region: us-east-1\n');
+    const file = await writeConfig(
+      'azure.yml',
+      'storage:\n  azure:\n    accountname: images\n    container: registry\n',
+    );
     const { config, warnings } = await loadConfig({ file, env: {}, cwd: '/srv' });
     assert.equal(warnings.length, 1);
     assert.match(
       warnings[0] ?? '',
-      /^storage\.s3: not implemented by Wharf yet and ignored; blobs are stored on the filesystem/,
+      /^storage\.azure: not implemented by Wharf yet and ignored; blobs are stored on the filesystem/,
     );
     assert.equal(config.storage.filesystem.rootdirectory, '/srv/data');
   });

@@ -2,10 +2,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
 import type { AccessControl } from '../auth/access-control.ts';
+import type { UploadStateSigner } from './upload-state.ts';
 
 export interface DistributionOptions {
   /** `http.host`: the external base URL for Location headers; relative URLs when unset. */
   externalURL: string | undefined;
+  /** Signs the `_state` of upload Locations with a key derived from `http.secret`. */
+  uploadState: UploadStateSigner;
 }
 
 export interface HandlerContext {

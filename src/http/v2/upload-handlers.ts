@@ -5,6 +5,7 @@ import { rangeHeader } from '../../registry/upload-sessions.ts';
 import { type HandlerContext, locationOf, repositoryPath } from './context.ts';
 import { parseChunkRange } from './range.ts';
 import { contentLength, hasBody } from './request-body.ts';
+import { type UploadState, uploadStateParameter } from './upload-state.ts';
 
 /** POST /v2/<name>/blobs/uploads/: a session, a monolithic push (?digest=) or a mount (?mount=). */
 export async function startUpload(context: HandlerContext, name: string): Promise<void> {
@@ -29,15 +30,16 @@ export async function startUpload(context: HandlerContext, name: string): Promis
   }
   request.raw.resume();
   const id = await registry.startUpload(name);
-  uploadAccepted(context, name, id, 0);
+  uploadAccepted(context, { name, id, offset: 0, startedAt: Date.now() });
 }
 
 /** GET: how far the upload got. */
 export async function uploadStatus(context: HandlerContext, name: string, id: string): Promise<void> {
+  const startedAt = resumeUpload(context, name, id);
   const size = await context.registry.uploadSize(name, id);
   context.reply
     .code(204)
-    .header('Location', locationOf(context, uploadPath(name, id)))
+    .header('Location', uploadLocation(context, { name, id, offset: size, startedAt }))
     .header('Range', rangeHeader(size))
     .header('Docker-Upload-UUID', id)
     .header('Content-Length', 0)
@@ -47,17 +49,19 @@ export async function uploadStatus(context: HandlerContext, name: string, id: st
 /** PATCH: a chunk (with Content-Range) or the rest of the blob as one stream (without). */
 export async function appendUpload(context: HandlerContext, name: string, id: string): Promise<void> {
   const { registry, request } = context;
+  const startedAt = resumeUpload(context, name, id);
   const range = parseChunkRange(request.headers['content-range']);
   const size = await registry.appendUpload(name, id, request.raw, {
     range,
     contentLength: contentLength(request.raw),
   });
-  uploadAccepted(context, name, id, size);
+  uploadAccepted(context, { name, id, offset: size, startedAt });
 }
 
 /** PUT ?digest=: the last chunk, if any, then verification and commit. */
 export async function completeUpload(context: HandlerContext, name: string, id: string): Promise<void> {
   const { registry, request, query } = context;
+  resumeUpload(context, name, id);
   const digestParam = query.get('digest');
   if (digestParam === null) {
     request.raw.resume();
@@ -72,16 +76,31 @@ export async function completeUpload(context: HandlerContext, name: string, id: 
 
 export async function cancelUpload(context: HandlerContext, name: string, id: string): Promise<void> {
   context.request.raw.resume();
+  resumeUpload(context, name, id);
   await context.registry.cancelUpload(name, id);
   context.reply.code(204).header('Content-Length', 0).send();
 }
 
-function uploadAccepted(context: HandlerContext, name: string, id: string, size: number): void {
+/**
+ * Checks the `_state` the client echoed from its last Location (UploadStateSigner.verify) and
+ * returns when the upload started, for the next Location; a request without a state starts the
+ * count again.
+ */
+function resumeUpload(context: HandlerContext, name: string, id: string): number {
+  try {
+    return context.options.uploadState.verify(context.query, name, id)?.startedAt ?? Date.now();
+  } catch (error) {
+    context.request.raw.resume();
+    throw error;
+  }
+}
+
+function uploadAccepted(context: HandlerContext, state: UploadState): void {
   context.reply
     .code(202)
-    .header('Location', locationOf(context, uploadPath(name, id)))
-    .header('Range', rangeHeader(size))
-    .header('Docker-Upload-UUID', id)
+    .header('Location', uploadLocation(context, state))
+    .header('Range', rangeHeader(state.offset))
+    .header('Docker-Upload-UUID', state.id)
     .header('Content-Length', 0)
     .send();
 }
@@ -95,6 +114,11 @@ function blobCreated(context: HandlerContext, name: string, digest: string): voi
     .send();
 }
 
-function uploadPath(name: string, id: string): string {
-  return repositoryPath(name, `blobs/uploads/${id}`);
+/** Every Location of an upload carries a fresh signed state, so any instance can take the next request. */
+function uploadLocation(context: HandlerContext, state: UploadState): string {
+  const token = encodeURIComponent(context.options.uploadState.sign(state));
+  return locationOf(
+    context,
+    `${repositoryPath(state.name, `blobs/uploads/${state.id}`)}?${uploadStateParameter}=${token}`,
+  );
 }

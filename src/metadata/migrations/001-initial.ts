@@ -1,17 +1,19 @@
 import { type Kysely, sql } from 'kysely';
+import { columnTypes } from './column-types.ts';
 
 // Kysely migrations see an untyped database: the schema is what they create.
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const types = columnTypes(db);
   await db.schema
     .createTable('repositories')
-    .addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
-    .addColumn('name', 'text', (column) => column.notNull().unique())
+    .$call(types.addId)
+    .addColumn('name', types.text, (column) => column.notNull().unique())
     .addColumn('created_at', 'bigint', (column) => column.notNull())
     .execute();
 
   await db.schema
     .createTable('blobs')
-    .addColumn('digest', 'text', (column) => column.primaryKey())
+    .addColumn('digest', types.text, (column) => column.primaryKey())
     .addColumn('size', 'bigint', (column) => column.notNull())
     .addColumn('created_at', 'bigint', (column) => column.notNull())
     .execute();
@@ -21,7 +23,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('repository_id', 'integer', (column) =>
       column.notNull().references('repositories.id').onDelete('cascade'),
     )
-    .addColumn('digest', 'text', (column) => column.notNull().references('blobs.digest'))
+    .addColumn('digest', types.text, (column) => column.notNull().references('blobs.digest'))
     .addColumn('created_at', 'bigint', (column) => column.notNull())
     .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
     .execute();
@@ -29,17 +31,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('manifests')
-    .addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
+    .$call(types.addId)
     .addColumn('repository_id', 'integer', (column) =>
       column.notNull().references('repositories.id').onDelete('cascade'),
     )
-    .addColumn('digest', 'text', (column) => column.notNull())
-    .addColumn('media_type', 'text', (column) => column.notNull())
-    .addColumn('artifact_type', 'text')
+    .addColumn('digest', types.text, (column) => column.notNull())
+    .addColumn('media_type', types.text, (column) => column.notNull())
+    .addColumn('artifact_type', types.text)
     .addColumn('size', 'bigint', (column) => column.notNull())
-    .addColumn('payload', 'blob', (column) => column.notNull())
-    .addColumn('subject_digest', 'text')
-    .addColumn('annotations', 'text')
+    .addColumn('payload', types.bytes, (column) => column.notNull())
+    .addColumn('subject_digest', types.text)
+    .addColumn('annotations', types.text)
     .addColumn('created_at', 'bigint', (column) => column.notNull())
     .addUniqueConstraint('manifests_repository_digest', ['repository_id', 'digest'])
     .execute();
@@ -53,7 +55,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('manifest_blobs')
     .addColumn('manifest_id', 'integer', (column) => column.notNull().references('manifests.id').onDelete('cascade'))
-    .addColumn('digest', 'text', (column) => column.notNull().references('blobs.digest'))
+    .addColumn('digest', types.text, (column) => column.notNull().references('blobs.digest'))
     .addPrimaryKeyConstraint('manifest_blobs_pk', ['manifest_id', 'digest'])
     .execute();
   await db.schema.createIndex('manifest_blobs_digest').on('manifest_blobs').column('digest').execute();
@@ -61,7 +63,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('manifest_references')
     .addColumn('parent_id', 'integer', (column) => column.notNull().references('manifests.id').onDelete('cascade'))
-    .addColumn('child_digest', 'text', (column) => column.notNull())
+    .addColumn('child_digest', types.text, (column) => column.notNull())
     .addPrimaryKeyConstraint('manifest_references_pk', ['parent_id', 'child_digest'])
     .execute();
 
@@ -70,7 +72,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('repository_id', 'integer', (column) =>
       column.notNull().references('repositories.id').onDelete('cascade'),
     )
-    .addColumn('name', 'text', (column) => column.notNull())
+    .addColumn('name', types.text, (column) => column.notNull())
     .addColumn('manifest_id', 'integer', (column) => column.notNull().references('manifests.id').onDelete('cascade'))
     .addColumn('updated_at', 'bigint', (column) => column.notNull())
     .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
@@ -79,8 +81,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('uploads')
-    .addColumn('id', 'text', (column) => column.primaryKey())
-    .addColumn('repository', 'text', (column) => column.notNull())
+    .addColumn('id', types.text, (column) => column.primaryKey())
+    .addColumn('repository', types.text, (column) => column.notNull())
     .addColumn('started_at', 'bigint', (column) => column.notNull())
     .execute();
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { columnTypes } from './column-types.ts';
 
 /**
  * Users who sign in with OpenID Connect: each is a row of `users` (source `oidc`, its CLI secret's
@@ -6,14 +7,15 @@ import type { Kysely } from 'kysely';
  * groups and admin flag of the last sign-in.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  const types = columnTypes(db);
   await db.schema
     .createTable('oidc_users')
-    .addColumn('username', 'text', (column) =>
+    .addColumn('username', types.text, (column) =>
       column.primaryKey().references('users.username').onDelete('cascade').onUpdate('cascade'),
     )
-    .addColumn('issuer', 'text', (column) => column.notNull())
-    .addColumn('subject', 'text', (column) => column.notNull())
-    .addColumn('groups', 'text', (column) => column.notNull())
+    .addColumn('issuer', types.text, (column) => column.notNull())
+    .addColumn('subject', types.text, (column) => column.notNull())
+    .addColumn('groups', types.text, (column) => column.notNull())
     .addColumn('admin', 'integer', (column) => column.notNull())
     .addColumn('secret_expires_at', 'bigint')
     .addColumn('created_at', 'bigint', (column) => column.notNull())
