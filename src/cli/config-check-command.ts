@@ -12,7 +12,7 @@ export function configCheckCommand(): Command {
       try {
         const { config: effective, warnings } = await loadConfig({ file, env: process.env });
         for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-        if (options.print) process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
+        if (options.print) process.stdout.write(`${JSON.stringify(effective, redactSecrets, 2)}\n`);
         process.stdout.write(`configuration OK${file ? `: ${file}` : ''}\n`);
       } catch (error) {
         if (isConfigError(error)) {
@@ -23,4 +23,11 @@ export function configCheckCommand(): Command {
       }
     });
   return config;
+}
+
+/** Keys whose values are credentials: printed as asterisks, so the output can be shared. */
+const secretKey = /password|secret|sessiontoken|^key$/i;
+
+function redactSecrets(key: string, value: unknown): unknown {
+  return typeof value === 'string' && value !== '' && secretKey.test(key) ? '********' : value;
 }
