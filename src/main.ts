@@ -63,7 +63,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
-  const auth = await composeAuth(config, { logger, metadata, version, redis });
+  const auth = await composeAuth(config, { logger, metadata, version, redis, httpSecret });
   const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
   const { app, access } = createHttpServer({
     serverFactory: tls?.serverFactory,

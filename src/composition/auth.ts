@@ -42,6 +42,8 @@ export interface AuthDependencies {
   version: string;
   /** With Redis, failed logins are counted across all instances. */
   redis?: RedisConnection;
+  /** `http.secret`, or the one generated in its place: signs the OIDC login cookie. */
+  httpSecret: string;
 }
 
 export interface ComposedAuth {
@@ -193,7 +195,7 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
         registerOidcRoutes(app, {
           client: new OidcClient(auth.oidc),
           store: cliSecrets,
-          cookieKey: deriveLoginStateKey(config.http.secret ?? loginStateSecret),
+          cookieKey: deriveLoginStateKey(deps.httpSecret),
           ...oidcUrlsFrom(auth.oidc, config.http.host),
         });
       }
@@ -224,12 +226,6 @@ const noLimiter: LoginLimiter = {
   recordFailure: async () => {},
   recordSuccess: async () => {},
 };
-
-/**
- * Without `http.secret` the OIDC login cookie is signed with a per-process key: fine for one
- * instance, while several instances must share `http.secret`.
- */
-const loginStateSecret = crypto.randomUUID();
 
 /** A verified client certificate names a user: the local user of that name in projects mode. */
 async function certificatePrincipal(
