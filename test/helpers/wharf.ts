@@ -42,6 +42,7 @@ export interface WharfProcess {
 export async function startWharf(options: WharfOptions = {}): Promise<WharfProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
   const database = usesOwnDatabase(options) ? undefined : await testDatabaseEnv(dataDir);
+  const scaleOut = usesOwnStorage(options) ? undefined : scaleOutEnv(dataDir);
   const args = ['--import', 'tsx', cliEntry, 'serve'];
   if (options.configYaml !== undefined) {
     const configPath = join(dataDir, `config-${process.pid}-${Date.now()}.yml`);
@@ -53,10 +54,13 @@ export async function startWharf(options: WharfOptions = {}): Promise<WharfProce
     env: {
       ...process.env,
       REGISTRY_HTTP_ADDR: '127.0.0.1:0',
-      ...(options.filesystemStorage === false ? {} : { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir }),
+      ...(options.filesystemStorage === false || scaleOut
+        ? {}
+        : { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir }),
       REGISTRY_LOG_LEVEL: 'info',
       REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
       ...database,
+      ...scaleOut,
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,6 +119,42 @@ async function dropTestDatabase(dataDir: string): Promise<void> {
 }
 
 /** A test that chooses its database (or configures one in its YAML) keeps it. */
+/**
+ * The scale-out suite (`npm run test:scaleout`) sets WHARF_TEST_S3_ENV (the REGISTRY_STORAGE_S3_*
+ * variables of a shared gateway, as JSON) and WHARF_TEST_REDIS_ADDR: each server then keeps its
+ * blobs under its own prefix of the bucket and caches metadata in Redis, and gets an http.secret
+ * of its own that survives its restarts.
+ */
+function scaleOutEnv(dataDir: string): Record<string, string> | undefined {
+  const s3 = process.env.WHARF_TEST_S3_ENV;
+  if (s3 === undefined || s3 === '') return undefined;
+  const name = testDatabaseName(dataDir);
+  const env: Record<string, string> = {
+    ...(JSON.parse(s3) as Record<string, string>),
+    REGISTRY_STORAGE_S3_ROOTDIRECTORY: `/${name}`,
+    // Blob bytes pass through Wharf, so tests see its headers; redirects are tested on their own.
+    REGISTRY_STORAGE_REDIRECT_DISABLE: 'true',
+    REGISTRY_HTTP_SECRET: name,
+  };
+  if (!process.env.WHARF_TEST_DATABASE_URL_BASE) env.REGISTRY_DATABASE_PATH = join(dataDir, 'wharf.db');
+  const redis = process.env.WHARF_TEST_REDIS_ADDR;
+  if (redis) {
+    env.REGISTRY_REDIS_ADDR = redis;
+    env.REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR = 'redis';
+  }
+  return env;
+}
+
+function usesOwnStorage(options: WharfOptions): boolean {
+  return (
+    options.filesystemStorage === false ||
+    Object.keys(options.env ?? {}).some(
+      (name) => name.startsWith('REGISTRY_STORAGE_S3') || name.startsWith('REGISTRY_REDIS'),
+    ) ||
+    /^(storage|redis):/m.test(options.configYaml ?? '')
+  );
+}
+
 function usesOwnDatabase(options: WharfOptions): boolean {
   return (
     Object.keys(options.env ?? {}).some((name) => name.startsWith('REGISTRY_DATABASE')) ||
