@@ -21,7 +21,8 @@ export async function resolveHttpSecret(config: Config, logger: Logger): Promise
     const path = join(config.storage.filesystem.rootdirectory, generatedSecretFileName);
     try {
       const secret = await readOrCreateSecret(config.storage.filesystem.rootdirectory, path);
-      logger.warn(`http.secret is not set: upload URLs are signed with the secret kept in ${path}. ${advice}`);
+      // One instance on local disk is the laptop case: worth knowing, not worth a warning.
+      logger.info(`http.secret is not set: upload URLs are signed with the secret kept in ${path}. ${advice}`);
       return secret;
     } catch (error) {
       logger.warn({ err: error }, `cannot keep a generated secret in ${path}`);

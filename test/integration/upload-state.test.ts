@@ -208,7 +208,7 @@ describe('http.secret across instances', () => {
     await expectStatus(put, 201, 'PUT back on the first instance');
   });
 
-  it('warns at start when http.secret is not set, and only then', () => {
+  it('says at start when http.secret is not set, and only then', () => {
     assert.match(ownSecret.output(), /http\.secret is not set/);
     assert.doesNotMatch(first.output(), /http\.secret is not set/);
   });
