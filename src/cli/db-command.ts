@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { type Kysely, sql } from 'kysely';
 import type { DatabaseConfig } from '../config/config.ts';
-import { type Config, isConfigError, loadConfig } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { copyDatabase } from '../metadata/copy-database.ts';
 import { migrateToLatest, migrationStatus } from '../metadata/migrate.ts';
 import { isPostgres } from '../metadata/migrations/column-types.ts';
@@ -10,6 +10,7 @@ import { databaseDialect, describeDatabase, openDatabase } from '../metadata/ope
 import { connectPostgres } from '../metadata/open-postgres.ts';
 import { connectSqlite } from '../metadata/open-sqlite.ts';
 import type { Database } from '../metadata/schema.ts';
+import { loadConfigOrExit } from './load-config-or-exit.ts';
 
 /**
  * `wharf db`: the metadata database that `wharf serve` uses (found from the same config file and
@@ -132,16 +133,7 @@ function parseDatabaseArgument(value: string, option: string): DatabaseConfig {
 /** Loads the config as `wharf serve` does and runs `work`. */
 async function withConfig(command: Command, work: (config: Config) => Promise<void>): Promise<void> {
   const { config: file } = command.optsWithGlobals<{ config?: string }>();
-  let config: Config;
-  try {
-    config = (await loadConfig({ file, env: process.env })).config;
-  } catch (error) {
-    if (isConfigError(error)) {
-      process.stderr.write(`wharf: configuration error: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const { config } = await loadConfigOrExit(file);
   await reportFailures(() => work(config));
 }
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { isConfigError, loadConfig } from '../config/index.ts';
 import { startRegistry } from '../main.ts';
+import { exitOnConfigError, loadConfigOrExit } from './load-config-or-exit.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -12,26 +12,12 @@ export function serveCommand(): Command {
       '\nExamples:\n  wharf serve\n  wharf serve /etc/wharf/config.yml\n  REGISTRY_HTTP_ADDR=:5001 wharf serve\n\nSee docs/configuration.md for every key.',
     )
     .action(async (file: string | undefined, options: { config?: string }) => {
-      let loaded: Awaited<ReturnType<typeof loadConfig>>;
-      try {
-        loaded = await loadConfig({ file: options.config ?? file, env: process.env });
-      } catch (error) {
-        if (isConfigError(error)) {
-          process.stderr.write(`wharf: configuration error: ${error.message}\n`);
-          process.exit(2);
-        }
+      const loaded = await loadConfigOrExit(options.config ?? file);
+      // Files the config names (certificates, htpasswd) are read at start: their errors are config errors too.
+      const registry = await startRegistry(loaded.config, loaded.warnings).catch((error: unknown) => {
+        exitOnConfigError(error);
         throw error;
-      }
-      let registry: Awaited<ReturnType<typeof startRegistry>>;
-      try {
-        registry = await startRegistry(loaded.config, loaded.warnings);
-      } catch (error) {
-        if (isConfigError(error)) {
-          process.stderr.write(`wharf: configuration error: ${error.message}\n`);
-          process.exit(2);
-        }
-        throw error;
-      }
+      });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

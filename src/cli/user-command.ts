@@ -3,9 +3,9 @@ import { isIdentityError } from '../auth/identities/identity-error.ts';
 import { type LocalUser, LocalUsers, validatePassword } from '../auth/identities/local-users.ts';
 import { randomSecret } from '../auth/identities/passwords.ts';
 import { validateUsername } from '../auth/identities/usernames.ts';
-import { type Config, isConfigError, loadConfig } from '../config/index.ts';
 import { IdentityStore } from '../metadata/identity-store.ts';
 import { openDatabase } from '../metadata/open-database.ts';
+import { loadConfigOrExit } from './load-config-or-exit.ts';
 
 interface PasswordOptions {
   passwordStdin?: boolean;
@@ -112,16 +112,7 @@ function fail(message: string): never {
 /** Opens the database the config names, runs `work`, closes it; failures become messages and exit codes. */
 async function withUsers(command: Command, work: (users: LocalUsers) => Promise<void>): Promise<void> {
   const { config: file } = command.optsWithGlobals<{ config?: string }>();
-  let config: Config;
-  try {
-    config = (await loadConfig({ file, env: process.env })).config;
-  } catch (error) {
-    if (isConfigError(error)) {
-      process.stderr.write(`wharf: configuration error: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const { config } = await loadConfigOrExit(file);
   if (!config.auth.projects.enabled && command.name() === 'add') {
     process.stderr.write('note: local users sign in only when auth.projects.enabled is true\n');
   }
