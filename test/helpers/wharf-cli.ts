@@ -12,14 +12,15 @@ export interface CliResult {
 
 /**
  * Runs `wharf …args` as an operator would, from the project root, with the test's environment
- * plus `env`; resolves with the exit code and everything printed.
+ * plus `env`, and `stdin` as its standard input (empty when not given); resolves with the exit code
+ * and everything printed.
  */
-export function runWharf(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function runWharf(args: string[], env: Record<string, string> = {}, stdin = ''): Promise<CliResult> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, ...args], {
       cwd: projectRoot,
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -31,5 +32,6 @@ export function runWharf(args: string[], env: Record<string, string> = {}): Prom
     });
     child.on('error', fail);
     child.on('close', (code) => done({ code, stdout, stderr }));
+    child.stdin.end(stdin);
   });
 }

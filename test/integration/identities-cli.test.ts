@@ -1,51 +1,24 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
 import { LocalUsers } from '../../src/auth/identities/local-users.ts';
 import { IdentityStore } from '../../src/metadata/identity-store.ts';
 import { openSqlite } from '../../src/metadata/open-sqlite.ts';
 import type { Database } from '../../src/metadata/schema.ts';
-
-const projectRoot = resolve(import.meta.dirname, '..', '..');
-const cliEntry = join(projectRoot, 'src', 'cli', 'main.ts');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { type CliResult, runWharf } from '../helpers/wharf-cli.ts';
 
 let dataDir: string;
 
 /** Runs `wharf user …` as a user would, with the storage root (and so the database) in a temp dir. */
 function wharfUser(args: string[], stdin?: string, env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliEntry, 'user', ...args], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
-        REGISTRY_AUTH_PROJECTS_ENABLED: 'true',
-        ...env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
+  return runWharf(
+    ['user', ...args],
+    { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir, REGISTRY_AUTH_PROJECTS_ENABLED: 'true', ...env },
+    stdin,
+  );
 }
 
 describe('wharf user', () => {
