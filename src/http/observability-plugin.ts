@@ -9,6 +9,7 @@ import {
 } from 'fastify';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { enterRequestContext, type RequestContext } from '../observability/request-context.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -16,6 +17,8 @@ declare module 'fastify' {
     requestId: string;
     /** The repository the request is about, for the access log, when a handler knows it. */
     repositoryName?: string;
+    /** The request context that events and the audit log read; `actor` is filled once authenticated. */
+    requestContext?: RequestContext;
   }
   interface FastifyContextConfig {
     /** The route's `handler` metric label (`blob`, `manifest`, ...); the URL pattern when absent. */
@@ -95,11 +98,15 @@ export function setHandlerLabel(request: FastifyRequest, handler: string): void 
 export function registerObservability(app: FastifyInstance, deps: ObservabilityDeps): void {
   if (!app.hasRequestDecorator('requestId')) app.decorateRequest('requestId', '');
   if (!app.hasRequestDecorator('repositoryName')) app.decorateRequest('repositoryName', undefined);
+  if (!app.hasRequestDecorator('requestContext')) app.decorateRequest('requestContext', undefined);
 
   app.addHook('onRequest', (request, reply, done) => {
     const requestId = requestIdFor(request.raw);
     request.requestId = requestId;
     reply.header('x-request-id', requestId);
+    const userAgent = request.headers['user-agent'];
+    request.requestContext = { requestId, sourceAddress: request.ip, userAgent, actor: undefined };
+    enterRequestContext(request.requestContext);
 
     let handler = routeHandlerLabel(request);
     let endInFlight = deps.metrics.trackInFlight(handler);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.ts';
+import type { ChangeListener, MetadataChange } from './metadata-changes.ts';
 import type { Database, ManifestRow } from './schema.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -51,7 +52,14 @@ const manifestColumns = [
  * manifest) are enforced inside one transaction each.
  */
 export class MetadataStore {
+  private readonly listeners: ChangeListener[] = [];
+
   constructor(readonly db: Kysely<Database>) {}
+
+  /** Registers `listener` to run inside every write transaction, after the write (see ChangeListener). */
+  addChangeListener(listener: ChangeListener): void {
+    this.listeners.push(listener);
+  }
 
   async ping(): Promise<void> {
     await this.db.selectFrom('repositories').select('id').limit(1).execute();
@@ -105,12 +113,14 @@ export class MetadataStore {
   async commitBlob(repository: string, digest: string, size: number): Promise<void> {
     await this.writeTransaction(async (trx) => {
       const now = Date.now();
-      await trx
+      const inserted = await trx
         .insertInto('blobs')
         .values({ digest, size, created_at: now })
         .onConflict((conflict) => conflict.column('digest').doNothing())
-        .execute();
-      await linkBlob(trx, await ensureRepository(trx, repository), digest);
+        .executeTakeFirst();
+      const newInRepository = await linkBlob(trx, await ensureRepository(trx, repository), digest);
+      const newInRegistry = Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
+      await this.notify(trx, { type: 'blob.committed', repository, digest, size, newInRegistry, newInRepository });
     });
   }
 
@@ -119,20 +129,26 @@ export class MetadataStore {
     return this.writeTransaction(async (trx) => {
       const blob = await trx.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
       if (!blob) return undefined;
-      await linkBlob(trx, await ensureRepository(trx, repository), digest);
-      return Number(blob.size);
+      const size = Number(blob.size);
+      const newInRepository = await linkBlob(trx, await ensureRepository(trx, repository), digest);
+      await this.notify(trx, { type: 'blob.mounted', repository, digest, size, newInRepository });
+      return size;
     });
   }
 
   async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('repository_blobs')
-      .where('digest', '=', digest)
-      .where('repository_id', '=', (query) =>
-        query.selectFrom('repositories').select('id').where('name', '=', repository),
-      )
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.writeTransaction(async (trx) => {
+      const result = await trx
+        .deleteFrom('repository_blobs')
+        .where('digest', '=', digest)
+        .where('repository_id', '=', (query) =>
+          query.selectFrom('repositories').select('id').where('name', '=', repository),
+        )
+        .executeTakeFirst();
+      const unlinked = Number(result.numDeletedRows) > 0;
+      if (unlinked) await this.notify(trx, { type: 'blob.unlinked', repository, digest });
+      return unlinked;
+    });
   }
 
   /**
@@ -145,7 +161,7 @@ export class MetadataStore {
       await assertPresent(trx, repositoryId, record.blobDigests, 'blob');
       await assertPresent(trx, repositoryId, record.childDigests, 'manifest');
       const now = Date.now();
-      await trx
+      const stored = await trx
         .insertInto('manifests')
         .values({
           repository_id: repositoryId,
@@ -159,7 +175,7 @@ export class MetadataStore {
           created_at: now,
         })
         .onConflict((conflict) => conflict.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+        .executeTakeFirst();
       const manifest = await trx
         .selectFrom('manifests')
         .select('id')
@@ -184,7 +200,16 @@ export class MetadataStore {
           .onConflict((conflict) => conflict.columns(['parent_id', 'child_digest']).doNothing())
           .execute();
       }
+      let tag: { name: string; previousDigest: string | undefined } | undefined;
       if (record.tag !== undefined) {
+        const previous = await trx
+          .selectFrom('tags')
+          .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+          .select('manifests.digest')
+          .where('tags.repository_id', '=', repositoryId)
+          .where('tags.name', '=', record.tag)
+          .executeTakeFirst();
+        tag = { name: record.tag, previousDigest: previous?.digest };
         await trx
           .insertInto('tags')
           .values({ repository_id: repositoryId, name: record.tag, manifest_id: manifest.id, updated_at: now })
@@ -193,6 +218,19 @@ export class MetadataStore {
           )
           .execute();
       }
+      await this.notify(trx, {
+        type: 'manifest.stored',
+        repository: record.repository,
+        digest: record.digest,
+        mediaType: record.mediaType,
+        artifactType: record.artifactType,
+        size: record.payload.length,
+        subjectDigest: record.subjectDigest,
+        blobDigests,
+        childDigests,
+        newInRepository: Number(stored.numInsertedOrUpdatedRows ?? 0n) > 0,
+        tag,
+      });
     });
   }
 
@@ -225,26 +263,58 @@ export class MetadataStore {
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('tags')
-      .where('name', '=', tag)
-      .where('repository_id', '=', (query) =>
-        query.selectFrom('repositories').select('id').where('name', '=', repository),
-      )
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.writeTransaction(async (trx) => {
+      const row = await trx
+        .selectFrom('tags')
+        .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
+        .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+        .select(['tags.repository_id', 'manifests.digest'])
+        .where('repositories.name', '=', repository)
+        .where('tags.name', '=', tag)
+        .executeTakeFirst();
+      if (row === undefined) return false;
+      const result = await trx
+        .deleteFrom('tags')
+        .where('name', '=', tag)
+        .where('repository_id', '=', row.repository_id)
+        .executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await this.notify(trx, { type: 'tag.deleted', repository, tag, digest: row.digest });
+      return true;
+    });
   }
 
   /** Deletes the manifest and, through the foreign keys, its tags and references. */
   async deleteManifest(repository: string, digest: string): Promise<boolean> {
-    const result = await this.db
-      .deleteFrom('manifests')
-      .where('digest', '=', digest)
-      .where('repository_id', '=', (query) =>
-        query.selectFrom('repositories').select('id').where('name', '=', repository),
-      )
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.writeTransaction(async (trx) => {
+      const manifest = await trx
+        .selectFrom('manifests')
+        .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+        .select(['manifests.id', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest'])
+        .where('repositories.name', '=', repository)
+        .where('manifests.digest', '=', digest)
+        .executeTakeFirst();
+      if (manifest === undefined) return false;
+      const [tags, blobs, children] = await Promise.all([
+        trx.selectFrom('tags').select('name').where('manifest_id', '=', manifest.id).execute(),
+        trx.selectFrom('manifest_blobs').select('digest').where('manifest_id', '=', manifest.id).execute(),
+        trx.selectFrom('manifest_references').select('child_digest').where('parent_id', '=', manifest.id).execute(),
+      ]);
+      const result = await trx.deleteFrom('manifests').where('id', '=', manifest.id).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) return false;
+      await this.notify(trx, {
+        type: 'manifest.deleted',
+        repository,
+        digest,
+        mediaType: manifest.media_type,
+        size: Number(manifest.size),
+        subjectDigest: manifest.subject_digest ?? undefined,
+        tags: tags.map((row) => row.name),
+        blobDigests: blobs.map((row) => row.digest),
+        childDigests: children.map((row) => row.child_digest),
+      });
+      return true;
+    });
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
@@ -312,13 +382,18 @@ export class MetadataStore {
     return rows.map((row) => row.id);
   }
 
+  /** Tells every listener about `change`, inside `trx`; a listener's error aborts the write. */
+  protected async notify(trx: Transaction<Database>, change: MetadataChange): Promise<void> {
+    for (const listener of this.listeners) await listener(trx, change);
+  }
+
   /**
    * Runs a write transaction, again from the start when a concurrent writer got in the way: on
    * PostgreSQL (READ COMMITTED) a row this transaction found can be deleted before it links to it,
    * which the foreign keys report. The retry sees the committed state and either succeeds or fails
    * with the registry error that state calls for.
    */
-  private async writeTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  protected async writeTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.db.transaction().execute(work);
@@ -374,12 +449,14 @@ async function ensureRepository(trx: Executor, name: string): Promise<number> {
   return row.id;
 }
 
-async function linkBlob(trx: Executor, repositoryId: number, digest: string): Promise<void> {
-  await trx
+/** Links the blob to the repository; true when the link is new. */
+async function linkBlob(trx: Executor, repositoryId: number, digest: string): Promise<boolean> {
+  const result = await trx
     .insertInto('repository_blobs')
     .values({ repository_id: repositoryId, digest, created_at: Date.now() })
     .onConflict((conflict) => conflict.columns(['repository_id', 'digest']).doNothing())
-    .execute();
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
 async function assertPresent(

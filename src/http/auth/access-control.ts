@@ -29,6 +29,7 @@ export class AccessControl {
     if (request.principal) return request.principal;
     const principal = await this.identifyUncached(request);
     request.principal = principal;
+    if (request.requestContext) request.requestContext.actor = { name: principal.name, kind: principal.source };
     if (!isAnonymous(principal)) request.log.debug({ 'auth.user.name': principal.name }, 'authenticated');
     return principal;
   }
