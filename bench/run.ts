@@ -82,6 +82,10 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 async function runScenario(scenario: Scenario, position: string): Promise<ScenarioOutcome> {
   progress(`${position} ${scenario.id}: ${scenario.title}`);
   const contenders: { kind: ServerKind; server?: RegistryServer; run?: ScenarioRun; sampler?: RssSampler }[] = [];
+  const serverOptions = {
+    ...(cpuProfileDir ? { cpuProfileDir } : {}),
+    ...(scenario.wharfEnv ? { env: scenario.wharfEnv } : {}),
+  };
   const outcomes: Partial<Record<ServerKind, ServerOutcome>> = {};
   for (const kind of kinds) {
     const outcome: ServerOutcome = {
@@ -96,10 +100,10 @@ async function runScenario(scenario: Scenario, position: string): Promise<Scenar
     const contender: (typeof contenders)[number] = { kind };
     contenders.push(contender);
     try {
-      contender.server = await startServer(kind, cpuProfileDir ? { cpuProfileDir } : {});
+      contender.server = await startServer(scenario.servers?.[kind] ?? kind, serverOptions);
       contender.sampler = new RssSampler(contender.server.pid);
       contender.sampler.start();
-      contender.run = await scenario.prepare(contender.server);
+      contender.run = await scenario.prepare(contender.server, kind);
     } catch (error) {
       outcome.error = describe(error);
       progress(`  ${kind}: setup failed: ${outcome.error}`);
@@ -107,9 +111,21 @@ async function runScenario(scenario: Scenario, position: string): Promise<Scenar
   }
   const rounds = scenario.rounds ?? settings.rounds;
   for (let round = 1; round <= rounds; round++) {
-    for (const { kind, server, run } of contenders) {
+    for (const contender of contenders) {
+      const { kind } = contender;
       const outcome = outcomes[kind]!;
-      if (!server || !run || outcome.error) continue;
+      if (!contender.server || !contender.run || outcome.error) continue;
+      if (scenario.freshServerEachRound && round > 1) {
+        try {
+          await freshServer(contender, scenario, serverOptions, outcome);
+        } catch (error) {
+          outcome.error = describe(error);
+          progress(`  round ${round}/${rounds} ${kind.padEnd(9)} setup failed: ${outcome.error}`);
+          continue;
+        }
+      }
+      const { server, run } = contender;
+      if (!server || !run) continue;
       flushDirtyPages();
       const cpuBefore = readCpuSeconds(server.pid);
       const clientCpuBefore = process.cpuUsage();
@@ -136,7 +152,7 @@ async function runScenario(scenario: Scenario, position: string): Promise<Scenar
   }
   for (const { kind, server, sampler } of contenders) {
     sampler?.stop();
-    outcomes[kind]!.peakRssBytes = sampler?.peakBytes() ?? 0;
+    outcomes[kind]!.peakRssBytes = Math.max(outcomes[kind]!.peakRssBytes, sampler?.peakBytes() ?? 0);
     outcomes[kind]!.startRssBytes = sampler?.startBytes ?? 0;
     await server?.close();
   }
@@ -144,6 +160,23 @@ async function runScenario(scenario: Scenario, position: string): Promise<Scenar
     scenario: { id: scenario.id, title: scenario.title, unit: scenario.unit, target: scenario.target },
     servers: outcomes,
   };
+}
+
+/** Replaces the contender's server with a fresh one (untimed), keeping the highest resident set seen. */
+async function freshServer(
+  contender: { kind: ServerKind; server?: RegistryServer; run?: ScenarioRun; sampler?: RssSampler },
+  scenario: Scenario,
+  options: Parameters<typeof startServer>[1],
+  outcome: ServerOutcome,
+): Promise<void> {
+  contender.sampler?.stop();
+  outcome.peakRssBytes = Math.max(outcome.peakRssBytes, contender.sampler?.peakBytes() ?? 0);
+  await contender.server?.close();
+  contender.server = undefined;
+  contender.server = await startServer(scenario.servers?.[contender.kind] ?? contender.kind, options);
+  contender.sampler = new RssSampler(contender.server.pid);
+  contender.sampler.start();
+  contender.run = await scenario.prepare(contender.server, contender.kind);
 }
 
 /** Writes back what the previous round left dirty, so one server's writeback never lands in the other's timing. */

@@ -1,4 +1,4 @@
-import type { RegistryServer } from './servers.ts';
+import type { RegistryServer, ServerKind } from './servers.ts';
 
 /** A target on the Wharf/reference ratio of the figure, or on Wharf's peak resident memory. */
 export type Target = { kind: 'min-ratio'; ratio: number } | { kind: 'max-wharf-rss'; bytes: number };
@@ -18,8 +18,17 @@ export interface Scenario {
   target?: Target;
   /** Rounds per server when it differs from the global setting (the 2 GiB push runs once). */
   rounds?: number;
-  /** Untimed: seed data, compute digests, warm up connections and JIT. */
-  prepare(server: RegistryServer): Promise<ScenarioRun>;
+  /**
+   * The server each column starts, when not its own kind: the replication scenario compares two
+   * ways of filling a Wharf, so both its columns run Wharf.
+   */
+  servers?: Partial<Record<ServerKind, ServerKind>>;
+  /** Further environment of this scenario's Wharf servers. */
+  wharfEnv?: Record<string, string>;
+  /** Start every round on a fresh server (empty storage), untimed, instead of one server per scenario. */
+  freshServerEachRound?: boolean;
+  /** Untimed: seed data, compute digests, warm up connections and JIT. `contender` names the column. */
+  prepare(server: RegistryServer, contender: ServerKind): Promise<ScenarioRun>;
 }
 
 export const MiB = 1024 * 1024;

@@ -23,6 +23,8 @@ export interface RegistryServer {
 export interface StartOptions {
   /** Directory for V8 CPU profiles of the Wharf process (written when it exits). */
   cpuProfileDir?: string;
+  /** Further environment of a Wharf server (the replication scenario turns on projects mode). */
+  env?: Record<string, string>;
 }
 
 const referenceBinary = '/usr/bin/docker-registry';
@@ -85,6 +87,7 @@ async function startWharf(options: StartOptions): Promise<RegistryServer> {
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
       REGISTRY_STORAGE_DELETE_ENABLED: 'true',
       REGISTRY_LOG_LEVEL: 'error',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,6 +14,8 @@ export interface BenchSettings {
   manifestConcurrency: number;
   tagCount: number;
   tagsConcurrency: number;
+  /** The replication scenario: images, each with its own layer and one of two shared base layers. */
+  replicate: { images: number; uniqueLayer: number; sharedLayer: number };
 }
 
 export const fullSettings: BenchSettings = {
@@ -27,6 +29,7 @@ export const fullSettings: BenchSettings = {
   manifestConcurrency: 32,
   tagCount: 1000,
   tagsConcurrency: 8,
+  replicate: { images: 20, uniqueLayer: 10 * MiB, sharedLayer: 16 * MiB },
 };
 
 export const quickSettings: BenchSettings = {
@@ -37,4 +40,5 @@ export const quickSettings: BenchSettings = {
   chunkSize: 4 * MiB,
   blobsPerRound: { small: { 1: 32, 8: 64 }, large: { 1: 2, 8: 8 } },
   loadMs: 1500,
+  replicate: { images: 20, uniqueLayer: 2 * MiB, sharedLayer: 4 * MiB },
 };

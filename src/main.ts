@@ -4,19 +4,32 @@ import { withMetadataCache } from './cache/metadata-cache.ts';
 import { connectRedis } from './cache/redis-connection.ts';
 import { version } from './cli/version.ts';
 import { composeAuth } from './composition/auth.ts';
+import { composeEvents } from './composition/events.ts';
 import { resolveHttpSecret } from './composition/http-secret.ts';
+import { composeLifecycle } from './composition/lifecycle.ts';
+import { composeProxyCache } from './composition/proxy-cache.ts';
+import { composeReplication } from './composition/replication.ts';
 import { describeStorage, openStorage } from './composition/storage.ts';
 import type { Config } from './config/index.ts';
 import { parseListenAddress } from './config/index.ts';
 import { LocalJobLocks } from './coordination/job-lock.ts';
 import { RedisJobLocks } from './coordination/redis-job-locks.ts';
+import { AuditLog } from './events/audit/audit-log.ts';
+import { scheduleAuditPurging } from './events/audit/audit-retention.ts';
+import { AuditStore } from './events/audit/audit-store.ts';
+import { startGarbageCollection } from './gc/garbage-collection.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
+import { auditRoutes } from './http/api/audit-routes.ts';
+import { registerAuditTrail } from './http/audit-trail.ts';
 import { registerMetricsRoute } from './http/observability-plugin.ts';
 import { createHttpServer } from './http/server.ts';
 import { tlsEnabled } from './http/tls/tls-options.ts';
 import { createTlsServerFactory } from './http/tls/tls-server.ts';
+import { UploadStateSigner } from './http/v2/upload-state.ts';
 import { MetadataStore } from './metadata/metadata-store.ts';
 import { describeDatabase, openDatabase } from './metadata/open-database.ts';
+import { ProjectStore } from './metadata/project-store.ts';
+import { certificateExpiry } from './observability/certificate-expiry.ts';
 import { storageHealthCheck } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, instrumentStorage } from './observability/metrics.ts';
@@ -44,9 +57,35 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   );
   const redis = config.redis ? await connectRedis(config.redis, logger) : undefined;
   const cachedMetadata = withMetadataCache(metadata, config.storage.cache, redis, metrics.registry);
+  const gc = startGarbageCollection(config, metadata, cachedMetadata, storage, logger, metrics.gc);
+  const lifecycle = await composeLifecycle(config, {
+    metadata,
+    logger,
+    metrics: metrics.registry,
+    locks: redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
+  });
   const registry = new RegistryService(storage, cachedMetadata, {
+    onManifestPulled: lifecycle.onManifestPulled,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
+  });
+  const policies = lifecycle.attach(registry);
+  const proxyCache = await composeProxyCache(config, { registry, metadata, httpSecret, logger, metrics, version });
+  const events = composeEvents(config, {
+    metadata,
+    logger,
+    metrics,
+    locks: redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
+    version,
+  });
+  const replication = composeReplication(config, {
+    registry,
+    metadata,
+    httpSecret,
+    locks: redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
+    logger,
+    metrics: metrics.registry,
+    events: events.publisher,
   });
 
   const healthChecks = [
@@ -63,7 +102,32 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
 
   const prometheus = config.http.debug.prometheus;
   const debugAddr = config.http.debug.addr;
-  const auth = await composeAuth(config, { logger, metadata, version, redis, httpSecret });
+  const auditStore = new AuditStore(metadata.db);
+  const audit = config.audit.enabled
+    ? new AuditLog(auditStore, logger, {
+        onWritten: (count) => metrics.countAuditEntries('written', count),
+        onDropped: (count) => metrics.countAuditEntries('dropped', count),
+      })
+    : undefined;
+  const auth = await composeAuth(config, {
+    logger,
+    metadata,
+    version,
+    redis,
+    httpSecret,
+    apiRoutes: [
+      ...auditRoutes({
+        store: auditStore,
+        flush: () => audit?.flush() ?? Promise.resolve(),
+        projects: new ProjectStore(metadata.db),
+      }),
+      ...proxyCache.apiRoutes,
+      ...events.apiRoutes,
+      ...replication.apiRoutes,
+      ...policies.apiRoutes,
+    ],
+    projectContents: policies.projectContents,
+  });
   const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
   const { app, access } = createHttpServer({
     serverFactory: tls?.serverFactory,
@@ -78,13 +142,26 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     secret: httpSecret,
     trustedProxies: config.http.trustedproxies,
     metricsPath: prometheus.enabled && !debugAddr ? prometheus.path : undefined,
+    proxy: proxyCache.cache,
   });
 
   auth.registerRoutes(app, access);
+  registerAuditTrail(app, {
+    metrics,
+    audit,
+    recordPulls: config.audit.pulls,
+    uploadState: new UploadStateSigner(httpSecret),
+    metadata,
+  });
+  events.registerHooks(app);
+  if (tls) metrics.reportTlsCertificateExpiry(certificateExpiry(() => tls.reloader.files.certificate));
 
   const listen = parseListenAddress(config.http.addr);
   await app.listen({ host: listen.host, port: listen.port });
   const url = urlOf(app, tls ? 'https' : 'http');
+  events.start(Number(new URL(url).port) || (tls ? 443 : 80));
+  replication.start();
+  await lifecycle.start();
 
   let debugApp: FastifyInstance | undefined;
   if (debugAddr) {
@@ -105,6 +182,12 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
         redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
       )
     : () => {};
+  const stopAuditPurging = scheduleAuditPurging(
+    auditStore,
+    { retentionMs: config.audit.retention, onPurged: (count) => metrics.countAuditEntries('purged', count) },
+    logger,
+    redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
+  );
 
   logger.info(
     {
@@ -120,10 +203,17 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     logger,
     async close() {
       stopPurging();
+      await gc.stop();
       tls?.close();
       auth.close();
+      stopAuditPurging();
       await closeGracefully(app);
       await debugApp?.close();
+      await audit?.close();
+      await replication.close();
+      await events.close();
+      await proxyCache.close();
+      await lifecycle.close();
       await metadata.close();
       await redis?.close();
     },

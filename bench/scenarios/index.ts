@@ -5,6 +5,7 @@ import { blobPush, type PushFlow } from './blob-push.ts';
 import { chunkedPush } from './chunked-push.ts';
 import { hugePush } from './huge-push.ts';
 import { manifestRead } from './manifest-read.ts';
+import { replicate } from './replicate.ts';
 import { tagsList } from './tags-list.ts';
 
 /** Every scenario, in the order they run. */
@@ -25,5 +26,6 @@ export function allScenarios(settings: BenchSettings): Scenario[] {
     manifestRead('GET', settings.manifestConcurrency, settings.loadMs),
     tagsList(settings.tagCount, settings.tagsConcurrency, settings.loadMs),
     hugePush(settings.hugeBlob, 200 * MiB),
+    replicate(settings.replicate),
   ];
 }

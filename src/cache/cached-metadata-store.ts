@@ -1,9 +1,13 @@
+import type { Transaction } from 'kysely';
+import type { MetadataChange } from '../metadata/metadata-changes.ts';
 import {
+  type DeletedRepository,
   type ManifestRecord,
   type ManifestWithPayload,
   MetadataStore,
   type NewManifestRecord,
 } from '../metadata/metadata-store.ts';
+import type { Database } from '../metadata/schema.ts';
 import { type CacheMetrics, uncountedCache } from './cache-metrics.ts';
 import type { CacheSlot, CacheStore } from './cache-store.ts';
 import { decodeManifest, decodeSize, encodeManifest, encodeSize, recordOf } from './metadata-codec.ts';
@@ -137,6 +141,35 @@ export class CachedMetadataStore extends MetadataStore {
     }
   }
 
+  override async deleteRepository(repository: string): Promise<DeletedRepository | undefined> {
+    const deleted = await this.inner.deleteRepository(repository);
+    if (deleted) {
+      await this.cache.invalidate([
+        keys.tags(repository),
+        ...deleted.manifestDigests.map((digest) => keys.manifest(repository, digest)),
+        ...deleted.blobDigests.map((digest) => keys.link(repository, digest)),
+      ]);
+    }
+    return deleted;
+  }
+
+  /** Whatever the changes reported touch is invalidated, as for the store's own writes. */
+  override async writeWithChanges<T>(
+    work: (trx: Transaction<Database>, report: (change: MetadataChange) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    const touched = new Set<string>();
+    try {
+      return await this.inner.writeWithChanges((trx, report) =>
+        work(trx, async (change) => {
+          for (const key of keysChangedBy(change)) touched.add(key);
+          await report(change);
+        }),
+      );
+    } finally {
+      if (touched.size > 0) await this.cache.invalidate([...touched]);
+    }
+  }
+
   /**
    * The cached value, or the database's. A reader that got the lease stores what it read, unless a
    * write invalidated the slot meanwhile; the store is not awaited, the answer does not depend on it.
@@ -165,6 +198,27 @@ export class CachedMetadataStore extends MetadataStore {
       if (encoded !== undefined) void this.cache.fill(slot, lease, encoded, ttlMs);
     }
     return value;
+  }
+}
+
+function keysChangedBy(change: MetadataChange): string[] {
+  switch (change.type) {
+    case 'blob.committed':
+      return [keys.link(change.repository, change.digest), keys.blob(change.digest)];
+    case 'blob.mounted':
+    case 'blob.unlinked':
+      return [keys.link(change.repository, change.digest)];
+    case 'manifest.stored':
+    case 'manifest.deleted':
+      return [keys.manifest(change.repository, change.digest), keys.tags(change.repository)];
+    case 'tag.deleted':
+      return [keys.tags(change.repository)];
+    case 'repository.deleted':
+      return [
+        keys.tags(change.repository),
+        ...change.manifestDigests.map((digest) => keys.manifest(change.repository, digest)),
+        ...change.blobDigests.map((digest) => keys.link(change.repository, digest)),
+      ];
   }
 }
 

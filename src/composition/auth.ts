@@ -24,7 +24,9 @@ import { TokenIssuer } from '../auth/token/token-issuer.ts';
 import { JwtTokenVerifier } from '../auth/token/token-verifier.ts';
 import type { RedisConnection } from '../cache/redis-connection.ts';
 import type { Config } from '../config/index.ts';
+import type { ApiRoute } from '../http/api/api-route.ts';
 import { registerManagementApi } from '../http/api/management-api.ts';
+import type { ProjectContents } from '../http/api/management-context.ts';
 import { userRoutes } from '../http/api/users-routes.ts';
 import type { AccessControl } from '../http/auth/access-control.ts';
 import { deriveLoginStateKey } from '../http/oidc/login-state-cookie.ts';
@@ -44,6 +46,10 @@ export interface AuthDependencies {
   redis?: RedisConnection;
   /** `http.secret`, or the one generated in its place: signs the OIDC login cookie. */
   httpSecret: string;
+  /** Further management API routes (below /api/v1), mounted in projects mode. */
+  apiRoutes?: readonly ApiRoute[];
+  /** Lets DELETE /api/v1/projects/{name}?force=true delete the project's repositories. */
+  projectContents?: ProjectContents;
 }
 
 export interface ComposedAuth {
@@ -209,7 +215,8 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
           authorizer: projectAuthorizer,
           robots,
           credentialsChanged: (name) => access.forget(name),
-          routes: userRoutes({ users, identify, unauthorized, limiter }),
+          routes: [...userRoutes({ users, identify, unauthorized, limiter }), ...(deps.apiRoutes ?? [])],
+          contents: deps.projectContents,
           version: deps.version,
         });
       }

@@ -47,16 +47,107 @@ export interface Config {
       uploadpurging: { enabled: boolean; age: number; interval: number; dryrun: boolean };
     };
     redirect: { disable: boolean };
+    /** Bytes the whole registry may hold (docs/lifecycle.md#quotas); no limit when unset. */
+    quota?: number;
   };
   database: DatabaseConfig;
   auth: AuthConfig;
   /** Shared by every instance: the metadata cache, login lockout, job locks. Absent: no Redis. */
   redis?: RedisConfig;
+  /** Where events go and how they are delivered; docs/events.md explains the keys. */
+  notifications: NotificationsConfig;
+  /** Online garbage collection; docs/garbage-collection.md explains the keys. Durations are milliseconds. */
+  gc: GcConfig;
+  /** The audit log; docs/audit.md explains the keys. */
+  audit: {
+    enabled: boolean;
+    /** Milliseconds an entry is kept; 0 keeps entries forever. */
+    retention: number;
+    /** Record manifest pulls too. */
+    pulls: boolean;
+  };
+  /** Pull-through caching of other registries; docs/proxy-cache.md explains the keys. */
+  proxy: ProxyConfig;
+  /** Replication policies; docs/replication.md explains them. */
+  replication: {
+    /** Executions one instance runs at the same time. */
+    workers: number;
+  };
   health: {
     /** threshold is the number of consecutive failed checks that make the registry unhealthy (at least 1). */
     storagedriver: { enabled: boolean; interval: number; threshold: number };
   };
 }
+
+/** Distribution's `notifications` (its `endpoints`) and Wharf's delivery settings. Durations are milliseconds. */
+export interface NotificationsConfig {
+  endpoints: NotificationEndpointConfig[];
+  /** The instance id events carry as `source.instanceID`; the host name and process id when unset. */
+  instanceid?: string;
+  delivery: {
+    /** Concurrent deliveries per instance. */
+    workers: number;
+    /** Attempts before a delivery becomes a dead letter. */
+    maxattempts: number;
+    /** The delay before the first retry; it doubles (with jitter) up to maxretrydelay. */
+    retrydelay: number;
+    maxretrydelay: number;
+    /** The request timeout of webhook policies (endpoints have their own `timeout`). */
+    timeout: number;
+    /** Events per request, for the formats that carry several (Distribution's envelope). */
+    batchsize: number;
+    /** Delivered and dead deliveries are removed this long after their event; 0 keeps them. */
+    retention: number;
+  };
+  pulls: {
+    /** Record pull events (manifest GETs) at all. */
+    enabled: boolean;
+    /** Blob GETs too, as Distribution does. */
+    blobs: boolean;
+    /** Pull events are written in batches at most this far apart. */
+    flushinterval: number;
+  };
+}
+
+/** One `notifications.endpoints` entry: Distribution's keys, plus Wharf's `format` and `secret`. */
+export interface NotificationEndpointConfig {
+  name: string;
+  url: string;
+  disabled: boolean;
+  headers: Record<string, string[]>;
+  timeout: number;
+  /** Consecutive failures before the endpoint is backed off for `backoff`. */
+  threshold: number;
+  backoff: number;
+  ignoredmediatypes: string[];
+  ignore: { mediatypes: string[]; actions: string[] };
+  format: 'distribution' | 'harbor' | 'cloudevents';
+  secret?: string;
+}
+
+export interface GcConfig {
+  /** The background worker on this instance (change listeners queue reviews regardless). */
+  enabled: boolean;
+  /** Concurrent worker loops on this instance. */
+  workers: number;
+  /** How long a worker sleeps when no review is due. */
+  interval: number;
+  /** How long after an event the blobs and manifests it may have orphaned are reviewed. */
+  reviewafter: number;
+  /** Per-event overrides of reviewafter. */
+  eventreviewafter: Partial<Record<GcEventKind, number>>;
+  /** Also delete manifests that no tag, no index and no live subject keeps. */
+  deleteuntagged: boolean;
+}
+
+/** The events whose review delay can be set on its own (gc.eventreviewafter). */
+export type GcEventKind =
+  | 'blobupload'
+  | 'blobdelete'
+  | 'manifestdelete'
+  | 'manifestuntag'
+  | 'manifestupload'
+  | 'repositorydelete';
 
 /**
  * The metadata database: SQLite at `path` unless `url` or `host` names a PostgreSQL server.
@@ -209,4 +300,39 @@ export interface AuthConfig {
   lockout: { attempts: number; window: number; duration: number };
   /** The first admin's password (else WHARF_ADMIN_PASSWORD, else generated and printed once). */
   admin: { password?: string };
+}
+
+/**
+ * Distribution's `proxy` (the whole registry caches `remoteurl`) and Wharf's routes, each a
+ * namespace prefix cached from its own upstream. Durations are milliseconds.
+ */
+export interface ProxyConfig {
+  remoteurl?: string;
+  username?: string;
+  password?: string;
+  /** How long a cached tag is served before the upstream is asked whether it moved. */
+  ttl: number;
+  /** PEM certificates (a path) trusted for `remoteurl`. */
+  cacert?: string;
+  insecure: boolean;
+  routes: ProxyRouteConfig[];
+  /** The route prefix or proxy project answering for names nothing else claims (Docker's registry-mirrors). */
+  mirror?: string;
+  /** An HTTP(S) proxy for upstream requests; HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply otherwise. */
+  upstreamproxy?: string;
+  noproxy?: string;
+  /** Where blobs being fetched are spooled; `proxy-spool` under the storage root directory when unset. */
+  spooldirectory?: string;
+}
+
+/** One `proxy.routes` entry: names under `prefix/` are cached from `remoteurl`. */
+export interface ProxyRouteConfig {
+  prefix: string;
+  remoteurl: string;
+  username?: string;
+  password?: string;
+  ttl: number;
+  remotenamespace?: string;
+  cacert?: string;
+  insecure: boolean;
 }

@@ -30,7 +30,7 @@ export const unimplementedDistributionKeys: Readonly<Record<string, string>> = {
   'auth.token.autoredirectpath': '',
   middleware: '',
   reporting: '',
-  notifications: 'no events are sent',
+  'notifications.events': 'events do not list the references of manifests (includereferences)',
   'redis.pool': 'Wharf keeps one multiplexed connection per Redis server',
   'redis.poolsize': 'Wharf keeps one multiplexed connection per Redis server',
   'redis.pooltimeout': 'Wharf keeps one multiplexed connection per Redis server',
@@ -50,7 +50,7 @@ export const unimplementedDistributionKeys: Readonly<Record<string, string>> = {
   'redis.routebylatency': '',
   'redis.routerandomly': '',
   catalog: '',
-  proxy: 'Wharf does not act as a pull-through cache',
+  'proxy.exec': 'use proxy.username and proxy.password',
   compatibility: '',
   validation: 'pushed manifests are not checked against validation rules',
   policy: '',
@@ -78,4 +78,11 @@ export function isUnimplementedDistributionKey(path: string): boolean {
 }
 
 /** The keys below `storage` that are settings rather than a storage driver. */
-export const storageSettingKeys: ReadonlySet<string> = new Set(['maintenance', 'cache', 'delete', 'redirect', 'tag']);
+export const storageSettingKeys: ReadonlySet<string> = new Set([
+  'maintenance',
+  'cache',
+  'delete',
+  'redirect',
+  'tag',
+  'quota',
+]);

@@ -132,7 +132,12 @@ function resolveVariable(name: string): Resolution | string {
   if (isListAt(path)) return { path, target: 'list' };
   const schema = schemaAt(path);
   const node = schema === undefined ? undefined : unwrapSchema(schema);
-  const structured = node instanceof z.ZodObject || node instanceof z.ZodRecord || path.join('.') === headerMapPath;
+  // A list of mappings (notifications.endpoints) is set whole, as YAML.
+  const structured =
+    node instanceof z.ZodObject ||
+    node instanceof z.ZodRecord ||
+    node instanceof z.ZodArray ||
+    path.join('.') === headerMapPath;
   return { path, target: structured ? 'structure' : 'value' };
 }
 

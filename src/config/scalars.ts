@@ -157,6 +157,19 @@ export function absoluteUrl() {
   });
 }
 
+/** An http:// or https:// URL that may carry a query string (a receiver's `?token=`). */
+export function httpUrl() {
+  return z.unknown().transform((value, context): string => {
+    const source = textOf(value, context, 'a URL such as "https://hooks.example.com/registry"');
+    if (source === undefined) return z.NEVER;
+    const url = URL.canParse(source) ? new URL(source) : undefined;
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
+      return reject(context, value, `expected an http:// or https:// URL, got ${describeValue(value)}`);
+    }
+    return source;
+  });
+}
+
 export function urlPath() {
   return z.unknown().transform((value, context): string => {
     const source = textOf(value, context, 'a path such as "/metrics"');

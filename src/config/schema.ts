@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { isRepositoryName } from '../oci/reference.ts';
 import {
   absoluteUrl,
   addressRangeList,
   duration,
   flag,
   headerMap,
+  httpUrl,
   integer,
   listenAddress,
   nonEmptyText,
@@ -142,6 +144,64 @@ function requireRedisCertificateAndKey(
   }
 }
 
+/** Deliveries name their endpoint, so two endpoints of one name would be one. */
+function requireUniqueEndpointNames(endpoints: { name: string }[], context: z.core.$RefinementCtx<unknown>): void {
+  const seen = new Set<string>();
+  endpoints.forEach((endpoint, index) => {
+    if (seen.has(endpoint.name)) {
+      context.addIssue({
+        code: 'custom',
+        path: [index, 'name'],
+        message: `another endpoint is named ${JSON.stringify(endpoint.name)}; names must be unique`,
+        input: endpoint.name,
+      });
+    }
+    seen.add(endpoint.name);
+  });
+}
+
+/** A repository name or the first components of one (`ghcr`, `mirrors/quay`); slashes at the ends are dropped. */
+function repositoryPrefix() {
+  return nonEmptyText()
+    .transform((value) => value.replace(/^\/+|\/+$/g, ''))
+    .refine(isRepositoryName, {
+      error:
+        'expected a repository name prefix of lower-case letters, digits and separators, such as "ghcr" or "mirrors/quay"',
+    });
+}
+
+/** Credentials for an upstream are a pair. */
+function requireUsernameAndPassword(
+  upstream: { username?: string; password?: string },
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  if ((upstream.username === undefined) !== (upstream.password === undefined)) {
+    const missing = upstream.username === undefined ? 'username' : 'password';
+    context.addIssue({
+      code: 'custom',
+      path: [missing],
+      message: 'is required with the other credential key',
+      input: undefined,
+    });
+  }
+}
+
+/** Two routes of one prefix would be one. */
+function requireUniquePrefixes(routes: { prefix: string }[], context: z.core.$RefinementCtx<unknown>): void {
+  const seen = new Set<string>();
+  routes.forEach((route, index) => {
+    if (seen.has(route.prefix)) {
+      context.addIssue({
+        code: 'custom',
+        path: [index, 'prefix'],
+        message: `another route has the prefix ${JSON.stringify(route.prefix)}; prefixes must be unique`,
+        input: route.prefix,
+      });
+    }
+    seen.add(route.prefix);
+  });
+}
+
 export const defaultHttpHeaders: Readonly<Record<string, string[]>> = { 'X-Content-Type-Options': ['nosniff'] };
 
 /**
@@ -224,6 +284,7 @@ export const configSchema = z.strictObject({
       }),
     }),
     redirect: section({ disable: flag().default(false) }),
+    quota: integer({ min: 1 }).optional(),
   }),
   database: section({
     path: nonEmptyText().optional(),
@@ -326,6 +387,105 @@ export const configSchema = z.strictObject({
     })
     .superRefine(requireRedisServers)
     .optional(),
+  notifications: section({
+    // Distribution's keys.
+    endpoints: z
+      .array(
+        z.strictObject({
+          name: nonEmptyText(),
+          url: httpUrl(),
+          disabled: flag().default(false),
+          headers: headerMap().default(() => ({})),
+          // Distribution: 0 means the default, as does a missing key.
+          timeout: duration()
+            .transform((milliseconds) => (milliseconds === 0 ? 1_000 : milliseconds))
+            .default(1_000),
+          threshold: integer({ min: 0 })
+            .transform((count) => (count === 0 ? 10 : count))
+            .default(10),
+          backoff: duration()
+            .transform((milliseconds) => (milliseconds === 0 ? 1_000 : milliseconds))
+            .default(1_000),
+          ignoredmediatypes: textList().default(() => []),
+          ignore: section({ mediatypes: textList().default(() => []), actions: textList().default(() => []) }),
+          // Wharf's keys.
+          format: oneOf(['distribution', 'harbor', 'cloudevents']).default('distribution'),
+          secret: nonEmptyText().optional(),
+        }),
+      )
+      .superRefine(requireUniqueEndpointNames)
+      .default(() => []),
+    // Wharf's keys.
+    instanceid: nonEmptyText().optional(),
+    delivery: section({
+      workers: integer({ min: 1, max: 64 }).default(4),
+      maxattempts: integer({ min: 1 }).default(25),
+      retrydelay: duration({ positive: true }).default(1_000),
+      maxretrydelay: duration({ positive: true }).default(hour),
+      timeout: duration({ positive: true }).default(10_000),
+      batchsize: integer({ min: 1, max: 1000 }).default(100),
+      retention: duration().default(168 * hour),
+    }),
+    pulls: section({
+      enabled: flag().default(true),
+      blobs: flag().default(false),
+      flushinterval: duration({ positive: true }).default(1_000),
+    }),
+  }),
+  gc: section({
+    enabled: flag().default(true),
+    workers: integer({ min: 1, max: 64 }).default(1),
+    interval: duration({ positive: true }).default(5_000),
+    reviewafter: duration().default(24 * hour),
+    eventreviewafter: section({
+      blobupload: duration().optional(),
+      blobdelete: duration().optional(),
+      manifestdelete: duration().optional(),
+      manifestuntag: duration().optional(),
+      manifestupload: duration().optional(),
+      repositorydelete: duration().optional(),
+    }),
+    deleteuntagged: flag().default(false),
+  }),
+  audit: section({
+    enabled: flag().default(true),
+    retention: duration().default(2160 * hour),
+    pulls: flag().default(true),
+  }),
+  proxy: section({
+    // Distribution's keys: the whole registry is a cache of one upstream.
+    remoteurl: absoluteUrl().optional(),
+    username: text().optional(),
+    password: text().optional(),
+    ttl: duration().default(5 * minute),
+    // Wharf's keys.
+    cacert: nonEmptyText().optional(),
+    insecure: flag().default(false),
+    routes: z
+      .array(
+        z
+          .strictObject({
+            prefix: repositoryPrefix(),
+            remoteurl: absoluteUrl(),
+            username: text().optional(),
+            password: text().optional(),
+            ttl: duration().default(5 * minute),
+            remotenamespace: repositoryPrefix().optional(),
+            cacert: nonEmptyText().optional(),
+            insecure: flag().default(false),
+          })
+          .superRefine(requireUsernameAndPassword),
+      )
+      .superRefine(requireUniquePrefixes)
+      .default(() => []),
+    mirror: repositoryPrefix().optional(),
+    upstreamproxy: absoluteUrl().optional(),
+    noproxy: text().optional(),
+    spooldirectory: nonEmptyText().optional(),
+  }).superRefine(requireUsernameAndPassword),
+  replication: section({
+    workers: integer({ min: 1, max: 64 }).default(2),
+  }),
   health: section({
     storagedriver: section({
       enabled: flag().default(true),

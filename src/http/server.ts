@@ -4,6 +4,7 @@ import type { HealthCheck } from '../observability/health.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
+import type { PullThroughCache } from '../replication/proxy/pull-through-cache.ts';
 import { AccessControl } from './auth/access-control.ts';
 import { registerErrorHandler } from './error-handler.ts';
 import { proxyTrust, registerForwardedHeader } from './forwarded.ts';
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   secret?: string;
   /** `http.trustedproxies`: whose forwarded headers are believed. */
   trustedProxies?: readonly string[];
+  /** Pull-through caching (proxy projects, `proxy.*`); absent when nothing is proxied. */
+  proxy?: PullThroughCache;
 }
 
 /** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
@@ -71,6 +74,7 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
   registerDistributionRoutes(app, options.registry, access, {
     externalURL: options.externalURL,
     uploadState: new UploadStateSigner(options.secret ?? randomHttpSecret()),
+    proxy: options.proxy,
   });
   return { app, access };
 }

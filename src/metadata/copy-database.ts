@@ -26,6 +26,14 @@ const tables: readonly CopiedTable[] = [
   { name: 'projects', key: ['id'], numbered: true },
   { name: 'project_members', key: ['id'], numbered: true },
   { name: 'oidc_users', key: ['username'] },
+  { name: 'webhook_policies', key: ['id'], numbered: true },
+  { name: 'event_outbox', key: ['id'] },
+  { name: 'event_deliveries', key: ['id'], numbered: true },
+  { name: 'gc_blob_reviews', key: ['digest'] },
+  { name: 'gc_manifest_reviews', key: ['manifest_id'] },
+  { name: 'audit_logs', key: ['id'], numbered: true },
+  { name: 'proxy_projects', key: ['project_id'] },
+  { name: 'proxy_tag_checks', key: ['repository', 'tag'] },
 ];
 
 /** Rows per statement: a few thousand bound values, well inside both dialects' limits. */

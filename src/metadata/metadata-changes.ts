@@ -49,6 +49,8 @@ export interface ManifestStored {
   subjectDigest: string | undefined;
   blobDigests: readonly string[];
   childDigests: readonly string[];
+  /** An index stored by a pull-through cache before its children, which are fetched when pulled. */
+  childrenMayBeMissing?: boolean;
   /** The repository did not hold this manifest before. */
   newInRepository: boolean;
   /** The tag written with it, and the digest it named before (undefined for a new tag). */

@@ -30,6 +30,15 @@ export interface NewManifestRecord {
   blobDigests: string[];
   childDigests: string[];
   tag: string | undefined;
+  /** An index whose children are not all here yet (a pull-through cache fetches them when pulled). */
+  childrenMayBeMissing?: boolean;
+}
+
+/** What a deleted repository held. */
+export interface DeletedRepository {
+  manifestDigests: string[];
+  /** The blobs linked to it (pushed or mounted there). */
+  blobDigests: string[];
 }
 
 export interface Page {
@@ -83,12 +92,18 @@ export class MetadataStore {
       .select('blobs.size')
       .where('repositories.name', '=', repository)
       .where('repository_blobs.digest', '=', digest)
+      .where('blobs.deleting_since', 'is', null)
       .executeTakeFirst();
     return row === undefined ? undefined : Number(row.size);
   }
 
   async findBlob(digest: string): Promise<number | undefined> {
-    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('blobs')
+      .select('size')
+      .where('digest', '=', digest)
+      .where('deleting_since', 'is', null)
+      .executeTakeFirst();
     return row === undefined ? undefined : Number(row.size);
   }
 
@@ -127,7 +142,12 @@ export class MetadataStore {
   /** Links a blob the registry already holds to another repository (cross-repository mount). */
   async linkExistingBlob(repository: string, digest: string): Promise<number | undefined> {
     return this.writeTransaction(async (trx) => {
-      const blob = await trx.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+      const blob = await trx
+        .selectFrom('blobs')
+        .select('size')
+        .where('digest', '=', digest)
+        .where('deleting_since', 'is', null)
+        .executeTakeFirst();
       if (!blob) return undefined;
       const size = Number(blob.size);
       const newInRepository = await linkBlob(trx, await ensureRepository(trx, repository), digest);
@@ -159,7 +179,7 @@ export class MetadataStore {
     await this.writeTransaction(async (trx) => {
       const repositoryId = await ensureRepository(trx, record.repository);
       await assertPresent(trx, repositoryId, record.blobDigests, 'blob');
-      await assertPresent(trx, repositoryId, record.childDigests, 'manifest');
+      if (!record.childrenMayBeMissing) await assertPresent(trx, repositoryId, record.childDigests, 'manifest');
       const now = Date.now();
       const stored = await trx
         .insertInto('manifests')
@@ -228,6 +248,7 @@ export class MetadataStore {
         subjectDigest: record.subjectDigest,
         blobDigests,
         childDigests,
+        childrenMayBeMissing: record.childrenMayBeMissing,
         newInRepository: Number(stored.numInsertedOrUpdatedRows ?? 0n) > 0,
         tag,
       });
@@ -290,30 +311,50 @@ export class MetadataStore {
       const manifest = await trx
         .selectFrom('manifests')
         .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-        .select(['manifests.id', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest'])
+        .select([
+          'manifests.id',
+          'manifests.digest',
+          'manifests.media_type',
+          'manifests.size',
+          'manifests.subject_digest',
+        ])
         .where('repositories.name', '=', repository)
         .where('manifests.digest', '=', digest)
         .executeTakeFirst();
-      if (manifest === undefined) return false;
-      const [tags, blobs, children] = await Promise.all([
-        trx.selectFrom('tags').select('name').where('manifest_id', '=', manifest.id).execute(),
-        trx.selectFrom('manifest_blobs').select('digest').where('manifest_id', '=', manifest.id).execute(),
-        trx.selectFrom('manifest_references').select('child_digest').where('parent_id', '=', manifest.id).execute(),
-      ]);
-      const result = await trx.deleteFrom('manifests').where('id', '=', manifest.id).executeTakeFirst();
-      if (Number(result.numDeletedRows) === 0) return false;
-      await this.notify(trx, {
-        type: 'manifest.deleted',
-        repository,
-        digest,
-        mediaType: manifest.media_type,
-        size: Number(manifest.size),
-        subjectDigest: manifest.subject_digest ?? undefined,
-        tags: tags.map((row) => row.name),
-        blobDigests: blobs.map((row) => row.digest),
-        childDigests: children.map((row) => row.child_digest),
-      });
-      return true;
+      return manifest !== undefined && (await this.removeManifest(trx, repository, manifest));
+    });
+  }
+
+  /**
+   * Deletes the repository in one transaction: each manifest as deleteManifest would (listeners see
+   * a `manifest.deleted` for each, so an immutable tag refuses the whole deletion), then its blob
+   * links and the repository itself, announced as `repository.deleted`. Undefined when it does not
+   * exist.
+   */
+  async deleteRepository(repository: string): Promise<DeletedRepository | undefined> {
+    return this.writeTransaction(async (trx) => {
+      const row = await trx.selectFrom('repositories').select('id').where('name', '=', repository).executeTakeFirst();
+      if (row === undefined) return undefined;
+      const manifests = await trx
+        .selectFrom('manifests')
+        .select(['id', 'digest', 'media_type', 'size', 'subject_digest'])
+        .where('repository_id', '=', row.id)
+        .orderBy('id')
+        .execute();
+      const links = await trx
+        .selectFrom('repository_blobs')
+        .select('digest')
+        .where('repository_id', '=', row.id)
+        .execute();
+      for (const manifest of manifests) await this.removeManifest(trx, repository, manifest);
+      await trx.deleteFrom('repository_blobs').where('repository_id', '=', row.id).execute();
+      await trx.deleteFrom('repositories').where('id', '=', row.id).execute();
+      const deleted: DeletedRepository = {
+        manifestDigests: manifests.map((manifest) => manifest.digest),
+        blobDigests: links.map((link) => link.digest),
+      };
+      await this.notify(trx, { type: 'repository.deleted', repository, ...deleted });
+      return deleted;
     });
   }
 
@@ -382,6 +423,44 @@ export class MetadataStore {
     return rows.map((row) => row.id);
   }
 
+  /**
+   * A write of another layer (garbage collection, repository deletion) in one transaction, whose
+   * changes `report` tells the listeners about as the store's own writes do. Retried from the start
+   * like them, so `work` must read what it relies on inside `trx`.
+   */
+  async writeWithChanges<T>(
+    work: (trx: Transaction<Database>, report: (change: MetadataChange) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    return this.writeTransaction((trx) => work(trx, (change) => this.notify(trx, change)));
+  }
+
+  /** Deletes one manifest row (its tags and references follow by foreign key) and announces it. */
+  private async removeManifest(
+    trx: Transaction<Database>,
+    repository: string,
+    manifest: Pick<ManifestRow, 'id' | 'digest' | 'media_type' | 'size' | 'subject_digest'>,
+  ): Promise<boolean> {
+    const [tags, blobs, children] = await Promise.all([
+      trx.selectFrom('tags').select('name').where('manifest_id', '=', manifest.id).execute(),
+      trx.selectFrom('manifest_blobs').select('digest').where('manifest_id', '=', manifest.id).execute(),
+      trx.selectFrom('manifest_references').select('child_digest').where('parent_id', '=', manifest.id).execute(),
+    ]);
+    const result = await trx.deleteFrom('manifests').where('id', '=', manifest.id).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) return false;
+    await this.notify(trx, {
+      type: 'manifest.deleted',
+      repository,
+      digest: manifest.digest,
+      mediaType: manifest.media_type,
+      size: Number(manifest.size),
+      subjectDigest: manifest.subject_digest ?? undefined,
+      tags: tags.map((row) => row.name),
+      blobDigests: blobs.map((row) => row.digest),
+      childDigests: children.map((row) => row.child_digest),
+    });
+    return true;
+  }
+
   /** Tells every listener about `change`, inside `trx`; a listener's error aborts the write. */
   protected async notify(trx: Transaction<Database>, change: MetadataChange): Promise<void> {
     for (const listener of this.listeners) await listener(trx, change);
@@ -431,11 +510,20 @@ const writeAttempts = 5;
 /** A row the transaction relied on was removed by a concurrent writer. */
 class WriteConflict extends Error {}
 
-/** Conflicts that a fresh attempt resolves: foreign key violations, serialization failures, deadlocks. */
+/**
+ * Conflicts that a fresh attempt resolves: foreign key violations, serialization failures, deadlocks,
+ * and on SQLite a transaction that read before another process (`wharf gc`) committed a write.
+ */
 function isWriteConflict(error: unknown): boolean {
   if (error instanceof WriteConflict) return true;
   const code = (error as { code?: unknown } | null)?.code;
-  return code === '23503' || code === '40001' || code === '40P01' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+  return (
+    code === '23503' ||
+    code === '40001' ||
+    code === '40P01' ||
+    code === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
+    code === 'SQLITE_BUSY_SNAPSHOT'
+  );
 }
 
 async function ensureRepository(trx: Executor, name: string): Promise<number> {

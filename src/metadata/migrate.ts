@@ -3,6 +3,12 @@ import * as initial from './migrations/001-initial.ts';
 import * as identities from './migrations/002-identities.ts';
 import * as projects from './migrations/003-projects.ts';
 import * as oidc from './migrations/004-oidc.ts';
+import * as gcReviews from './migrations/005-gc-reviews.ts';
+import * as lifecyclePolicies from './migrations/006-lifecycle-policies.ts';
+import * as events from './migrations/007-events.ts';
+import * as auditLog from './migrations/008-audit-log.ts';
+import * as replication from './migrations/009-replication.ts';
+import * as proxyCache from './migrations/010-proxy-cache.ts';
 import { isPostgres } from './migrations/column-types.ts';
 
 /** Migrations are compiled in, not read from a folder, so they travel with the code. */
@@ -11,6 +17,12 @@ const migrations: Record<string, Migration> = {
   '002-identities': identities,
   '003-projects': projects,
   '004-oidc': oidc,
+  '005-gc-reviews': gcReviews,
+  '006-lifecycle-policies': lifecyclePolicies,
+  '007-events': events,
+  '008-audit-log': auditLog,
+  '009-replication': replication,
+  '010-proxy-cache': proxyCache,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

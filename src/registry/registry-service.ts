@@ -16,6 +16,8 @@ const mountDiscoveryLimit = 100;
 export interface RegistryOptions {
   deleteEnabled: boolean;
   readOnly: boolean;
+  /** Told of every manifest served by GET (retention's last-pulled time); must not block or throw. */
+  onManifestPulled?(repository: string, digest: string): void;
 }
 
 export interface BlobContent {
@@ -154,6 +156,7 @@ export class RegistryService {
     reference: string,
     payload: Buffer,
     contentType: string | undefined,
+    options: { childrenMayBeMissing?: boolean } = {},
   ): Promise<{ digest: Digest; subject: Digest | undefined }> {
     this.assertWritable();
     let digest: Digest;
@@ -180,6 +183,7 @@ export class RegistryService {
       blobDigests: manifest.blobs.map((blob) => blob.digest),
       childDigests: manifest.manifests.map((child) => child.digest),
       tag,
+      childrenMayBeMissing: options.childrenMayBeMissing,
     });
     return { digest, subject: manifest.subject?.digest };
   }
@@ -200,8 +204,9 @@ export class RegistryService {
     const byTag = !reference.includes(':');
     const manifest = await this.loadManifest(repository, reference);
     const outcome = negotiateManifest(manifest.mediaType, accepted, byTag);
-    if (outcome === 'serve') return manifest;
-    return this.negotiated(repository, manifest, outcome);
+    const served = outcome === 'serve' ? manifest : await this.negotiated(repository, manifest, outcome);
+    this.options.onManifestPulled?.(repository, served.digest);
+    return served;
   }
 
   async deleteManifest(repository: string, reference: string): Promise<void> {
@@ -214,6 +219,16 @@ export class RegistryService {
     if (!(await this.metadata.deleteTag(repository, parseTag(reference)))) throw manifestUnknown(reference);
   }
 
+  /** Deletes the repository with every manifest, tag and blob link in it; gone from the catalog at once. */
+  async deleteRepository(repository: string): Promise<void> {
+    this.assertDeletable();
+    if ((await this.metadata.deleteRepository(repository)) === undefined) {
+      throw new RegistryError('NAME_UNKNOWN', `repository "${repository}" is not known to the registry`, {
+        detail: { name: repository },
+      });
+    }
+  }
+
   // Listings
 
   async listTags(repository: string, page: Page): Promise<string[]> {
@@ -224,6 +239,10 @@ export class RegistryService {
       });
     }
     return tags;
+  }
+
+  repositoryExists(name: string): Promise<boolean> {
+    return this.metadata.repositoryExists(name);
   }
 
   listRepositories(page: Page): Promise<string[]> {

@@ -10,8 +10,18 @@ export const referenceRegistryBinary = '/usr/bin/docker-registry';
 export interface ReferenceRegistry {
   url: string;
   host: string;
+  /** Its storage directory (config.yml and data/), kept by kill() for a restart on the same port. */
+  root: string;
   output(): string;
+  /** SIGKILL, keeping the storage: start again with `{ root, port }`. */
+  kill(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface ReferenceRegistryOptions {
+  /** Reuse the storage of a registry that was killed (its close() removes it). */
+  root?: string;
+  port?: number;
 }
 
 /**
@@ -19,9 +29,9 @@ export interface ReferenceRegistry {
  * dir, no auth and deletes enabled: a second, independent registry for
  * replication and compatibility tests.
  */
-export async function startReferenceRegistry(): Promise<ReferenceRegistry> {
-  const root = await mkdtemp(join(tmpdir(), 'reference-registry-'));
-  const port = await freePort();
+export async function startReferenceRegistry(options: ReferenceRegistryOptions = {}): Promise<ReferenceRegistry> {
+  const root = options.root ?? (await mkdtemp(join(tmpdir(), 'reference-registry-')));
+  const port = options.port ?? (await freePort());
   const configPath = join(root, 'config.yml');
   await writeFile(
     configPath,
@@ -55,7 +65,12 @@ export async function startReferenceRegistry(): Promise<ReferenceRegistry> {
   return {
     url,
     host: `127.0.0.1:${port}`,
+    root,
     output: () => output,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

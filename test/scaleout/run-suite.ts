@@ -22,6 +22,9 @@ const suites = [
   'test/integration/skopeo.test.ts',
   'test/integration/concurrency.test.ts',
   'test/integration/crash-safety.test.ts',
+  'test/integration/gc-online-race.test.ts',
+  'test/integration/audit-log.test.ts',
+  'test/integration/proxy-cache.test.ts',
 ];
 
 const postgres = await startPostgres();

@@ -66,6 +66,30 @@ describe('loadConfig defaults', () => {
         lockout: { attempts: 5, window: 900_000, duration: 900_000 },
         admin: {},
       },
+      proxy: { ttl: 300_000, insecure: false, routes: [] },
+      notifications: {
+        endpoints: [],
+        delivery: {
+          workers: 4,
+          maxattempts: 25,
+          retrydelay: 1_000,
+          maxretrydelay: 3_600_000,
+          timeout: 10_000,
+          batchsize: 100,
+          retention: 168 * 3_600_000,
+        },
+        pulls: { enabled: true, blobs: false, flushinterval: 1_000 },
+      },
+      audit: { enabled: true, retention: 2160 * 3_600_000, pulls: true },
+      replication: { workers: 2 },
+      gc: {
+        enabled: true,
+        workers: 1,
+        interval: 5_000,
+        reviewafter: 24 * 3_600_000,
+        eventreviewafter: {},
+        deleteuntagged: false,
+      },
       health: { storagedriver: { enabled: true, interval: 10_000, threshold: 3 } },
     };
     assert.deepEqual(config, expected);
@@ -429,7 +453,20 @@ describe('loadConfig Distribution compatibility', () => {
     assert.deepEqual(warnings, [
       `http.relativeurls: not implemented by Wharf yet and ignored (${file}:36)`,
       `http.draintimeout: not implemented by Wharf yet and ignored (${file}:37)`,
-      `notifications: not implemented by Wharf yet and ignored; no events are sent (${file}:52)`,
+    ]);
+    assert.deepEqual(config.notifications.endpoints, [
+      {
+        name: 'audit',
+        url: 'https://audit.example.com/registry-events',
+        disabled: false,
+        headers: { Authorization: ['Bearer 5c0d5ab0d2e14c0f'] },
+        timeout: 1_000,
+        threshold: 5,
+        backoff: 10_000,
+        ignoredmediatypes: ['application/octet-stream'],
+        ignore: { mediatypes: [], actions: [] },
+        format: 'distribution',
+      },
     ]);
     assert.deepEqual(config.auth.htpasswd, { realm: 'Registry Realm', path: '/auth/htpasswd' });
     assert.deepEqual(config.http.http2, { disabled: false });

@@ -6,7 +6,7 @@ import type { RobotDirectory } from '../../auth/projects/robot-directory.ts';
 import type { ProjectStore } from '../../metadata/project-store.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import { type ApiRoute, defineRoute, mountRoutes } from './api-route.ts';
-import { apiPrefix, type ManagementContext } from './management-context.ts';
+import { apiPrefix, type ManagementContext, type ProjectContents } from './management-context.ts';
 import { memberRoutes } from './member-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { ProjectAccess } from './project-access.ts';
@@ -24,6 +24,8 @@ export interface ManagementApiDependencies {
   robots?: RobotDirectory;
   /** Told when a robot's secret, permissions or state change, to drop cached logins of that name. */
   credentialsChanged?(name: string): void;
+  /** Repositories and policies of projects: with it, DELETE /projects/{name}?force=true empties a project first. */
+  contents?: ProjectContents;
   /** Further routes mounted and documented below /api/v1 (the users routes). */
   routes?: readonly ApiRoute[];
   /** The API document's version (the registry's). */
@@ -42,6 +44,7 @@ export function registerManagementApi(app: FastifyInstance, deps: ManagementApiD
     access: new ProjectAccess(deps.projects, unauthorized),
     robots: deps.robots,
     credentialsChanged: (name) => deps.credentialsChanged?.(name),
+    contents: deps.contents,
   };
   const routes: ApiRoute[] = [
     ...projectRoutes(context),

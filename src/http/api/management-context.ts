@@ -15,4 +15,14 @@ export interface ManagementContext {
   robots: RobotDirectory | undefined;
   /** Told when a robot's secret, permissions or state change, so no cached login outlives them. */
   credentialsChanged(name: string): void;
+  /** Absent: only a project without repositories may be deleted. */
+  contents?: ProjectContents;
+}
+
+/** The repositories and policies of a project, for deleting it. */
+export interface ProjectContents {
+  /** Deletes every repository of the project as a user's delete does (an immutable tag refuses). */
+  deleteRepositories(project: string): Promise<void>;
+  /** Told once the project is gone, to drop what is kept about it by name. */
+  projectDeleted(project: string): Promise<void>;
 }

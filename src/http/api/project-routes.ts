@@ -112,20 +112,25 @@ export function projectRoutes(context: ManagementContext): ApiRoute[] {
       method: 'DELETE',
       path: '/projects/{name}',
       operationId: 'deleteProject',
-      summary: 'Delete an empty project with its members and robot accounts (project admins)',
+      summary:
+        'Delete a project with its members, robot accounts and policies (project admins): an empty one, or with force=true its repositories first',
       tag,
       anonymous: false,
       params: projectPathSchema,
+      query: deleteProjectQuerySchema,
       responses: [
         { status: 204, description: 'deleted' },
-        { status: 412, description: 'the project still holds repositories' },
+        { status: 403, description: 'an immutable tag refused the deletion of a repository' },
+        { status: 412, description: 'the project still holds repositories (and force is not set)' },
       ],
-      async handler({ principal, params }) {
+      async handler({ principal, params, query }) {
         await access.require(principal, params.name, 'project:delete');
         const repositories = await projects.countRepositories(params.name);
-        if (repositories > 0) {
+        if (repositories > 0 && query.force && context.contents) {
+          await context.contents.deleteRepositories(params.name);
+        } else if (repositories > 0) {
           throw preconditionFailed(
-            `project ${params.name} still holds ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}; delete them first`,
+            `project ${params.name} still holds ${repositories} ${repositories === 1 ? 'repository' : 'repositories'}; delete them first${context.contents ? ' or add ?force=true' : ''}`,
           );
         }
         if (context.robots) {
@@ -134,11 +139,20 @@ export function projectRoutes(context: ManagementContext): ApiRoute[] {
           for (const robot of robots) context.credentialsChanged(robot.name);
         }
         await projects.deleteProject(params.name);
+        await context.contents?.projectDeleted(params.name);
         return { status: 204 };
       },
     }),
   ];
 }
+
+const deleteProjectQuerySchema = z.object({
+  force: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe("also delete the project's repositories, each as DELETE of the repository would"),
+});
 
 /** Administrators (and robots allowed on `*`) see every project; others public ones and their own. */
 function visibilityOf(principal: Principal): ProjectVisibility {

@@ -6,6 +6,7 @@ import { anonymous, isAnonymous, type Principal } from '../../auth/principal.ts'
 import { RegistryError } from '../../oci/errors.ts';
 import { verifiedClientCertificate } from '../tls/client-certificate.ts';
 import { CredentialsCache } from './credentials-cache.ts';
+import { noteLoginAttempt } from './login-attempt.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -97,6 +98,7 @@ export class AccessControl {
       const value = space === -1 ? '' : header.slice(space + 1).trim();
       if (scheme === 'bearer') return this.fromToken(request, value);
       if (scheme === 'basic') return this.fromBasic(request, value);
+      noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'basic', reason: 'unsupported_scheme' });
       throw this.unauthorized(`unsupported authorization scheme "${scheme.slice(0, 20)}"`, [], undefined, request);
     }
     const subject = verifiedClientCertificate(request.raw.socket)?.subjectCommonName;
@@ -112,8 +114,10 @@ export class AccessControl {
     try {
       return await this.auth.tokens.verify(token);
     } catch (error) {
-      if (error instanceof TokenError)
+      if (error instanceof TokenError) {
+        noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'bearer', reason: 'invalid_token' });
         throw this.unauthorized(`invalid token: ${error.message}`, [], 'invalid_token', request);
+      }
       throw error;
     }
   }
@@ -123,7 +127,10 @@ export class AccessControl {
       throw this.unauthorized('Basic credentials are not accepted; use a token', [], undefined, request);
     const decoded = Buffer.from(encoded, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon <= 0) throw this.unauthorized('malformed Basic credentials', [], undefined, request);
+    if (colon <= 0) {
+      noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'basic', reason: 'malformed_credentials' });
+      throw this.unauthorized('malformed Basic credentials', [], undefined, request);
+    }
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const cached = this.cache.get(username, password);
@@ -132,6 +139,7 @@ export class AccessControl {
     const wait = await this.auth.limiter.retryAfter(username, address);
     if (wait > 0) {
       request.log.warn({ 'auth.user.name': username }, 'login refused: locked out');
+      noteLoginAttempt(request, { outcome: 'failure', username, method: 'basic', reason: 'locked_out' });
       throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${wait} s`, {
         headers: { 'Retry-After': String(wait) },
       });
@@ -143,10 +151,12 @@ export class AccessControl {
         { 'auth.user.name': username, reason: result.outcome === 'rejected' ? result.reason : 'unknown' },
         'login failed',
       );
+      noteLoginAttempt(request, { outcome: 'failure', username, method: 'basic', reason: 'invalid_credentials' });
       throw this.unauthorized('invalid username or password', [], undefined, request);
     }
     await this.auth.limiter.recordSuccess(username, address);
     request.log.info({ 'auth.user.name': username, 'auth.source': result.principal.source }, 'login succeeded');
+    noteLoginAttempt(request, { outcome: 'success', username, method: 'basic', source: result.principal.source });
     this.cache.set(username, password, result.principal);
     return result.principal;
   }

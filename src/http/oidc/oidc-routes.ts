@@ -3,6 +3,7 @@ import { generateCliSecret } from '../../auth/oidc/cli-secret.ts';
 import type { CliSecretStore } from '../../auth/oidc/cli-secret-store.ts';
 import type { OidcClient } from '../../auth/oidc/oidc-client.ts';
 import { OidcLoginError } from '../../auth/oidc/oidc-login-error.ts';
+import { noteLoginAttempt } from '../auth/login-attempt.ts';
 import {
   clearLoginStateCookie,
   loginStateCookieName,
@@ -80,6 +81,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcRouteDependen
       const secret = generateCliSecret();
       const username = await deps.store.recordLogin(identity, secret);
       request.log.info({ 'auth.user.name': username, 'auth.source': 'oidc' }, 'oidc sign-in succeeded');
+      noteLoginAttempt(request, { outcome: 'success', username, method: 'oidc', source: 'oidc' });
       const registryHost = deps.registryHost ?? request.host;
       noStore(reply).type('text/html; charset=utf-8').send(cliSecretPage({ username, secret, registryHost }));
     } catch (error) {
@@ -105,6 +107,9 @@ function failed(request: FastifyRequest, reply: FastifyReply, error: unknown): v
   const known = error instanceof OidcLoginError;
   const status = known ? error.status : 500;
   const message = known ? error.message : 'The sign-in failed; the server log has the details.';
+  if (request.url.startsWith(oidcCallbackPath)) {
+    noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'oidc', reason: 'oidc_error' });
+  }
   if (status >= 500) request.log.error({ err: error }, 'oidc sign-in failed');
   else request.log.warn({ err: error }, 'oidc sign-in refused');
   noStore(reply).code(status).type('text/html; charset=utf-8').send(errorPage('Sign-in failed', message));

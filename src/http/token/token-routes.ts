@@ -8,6 +8,7 @@ import type { RefreshTokens } from '../../auth/token/refresh-tokens.ts';
 import { publicJwks } from '../../auth/token/signing-key.ts';
 import type { TokenIssuer } from '../../auth/token/token-issuer.ts';
 import { RegistryError } from '../../oci/errors.ts';
+import { noteLoginAttempt } from '../auth/login-attempt.ts';
 import { readLimitedBody } from '../v2/request-body.ts';
 
 export const tokenPath = '/service/token';
@@ -163,6 +164,7 @@ async function login(
   const wait = await deps.limiter.retryAfter(username, address);
   if (wait > 0) {
     request.log.warn({ 'auth.user.name': username, 'auth.method': method }, 'login refused: locked out');
+    noteLoginAttempt(request, { outcome: 'failure', username, method: tokenMethod(method), reason: 'locked_out' });
     throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${wait} s`, {
       headers: { 'Retry-After': String(wait) },
     });
@@ -178,6 +180,12 @@ async function login(
       },
       'login failed',
     );
+    noteLoginAttempt(request, {
+      outcome: 'failure',
+      username,
+      method: tokenMethod(method),
+      reason: 'invalid_credentials',
+    });
     throw unauthorized(deps, 'invalid username or password');
   }
   await deps.limiter.recordSuccess(username, address);
@@ -185,6 +193,12 @@ async function login(
     { 'auth.user.name': username, 'auth.method': method, 'auth.source': result.principal.source },
     'login succeeded',
   );
+  noteLoginAttempt(request, {
+    outcome: 'success',
+    username,
+    method: tokenMethod(method),
+    source: result.principal.source,
+  });
   return result.principal;
 }
 
@@ -200,12 +214,24 @@ async function redeem(
       { 'auth.user.name': principal.name, 'auth.method': 'refresh_token', 'auth.source': principal.source },
       'login succeeded',
     );
+    noteLoginAttempt(request, {
+      outcome: 'success',
+      username: principal.name,
+      method: 'refresh_token',
+      source: principal.source,
+    });
     return principal;
   } catch (error) {
     if (!(error instanceof TokenError)) throw error;
     request.log.warn({ 'auth.method': 'refresh_token', reason: error.message }, 'login failed');
+    noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'refresh_token', reason: 'invalid_token' });
     throw unauthorized(deps, error.message);
   }
+}
+
+/** Basic credentials sent to GET /service/token are a `token` login; the form's are a `password` one. */
+function tokenMethod(method: 'basic' | 'password'): 'token' | 'password' {
+  return method === 'basic' ? 'token' : 'password';
 }
 
 function basicCredentials(request: FastifyRequest): { username: string; password: string } | undefined {
@@ -214,11 +240,15 @@ function basicCredentials(request: FastifyRequest): { username: string; password
   const space = header.indexOf(' ');
   const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase();
   if (scheme !== 'basic') {
+    noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'token', reason: 'unsupported_scheme' });
     throw new RegistryError('UNAUTHORIZED', 'the token service accepts Basic credentials only');
   }
   const decoded = Buffer.from(header.slice(space + 1).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon <= 0) throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
+  if (colon <= 0) {
+    noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'token', reason: 'malformed_credentials' });
+    throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
+  }
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 

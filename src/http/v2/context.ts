@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
+import type { PullThroughCache } from '../../replication/proxy/pull-through-cache.ts';
 import type { AccessControl } from '../auth/access-control.ts';
 import type { UploadStateSigner } from './upload-state.ts';
 
@@ -9,6 +10,8 @@ export interface DistributionOptions {
   externalURL: string | undefined;
   /** Signs the `_state` of upload Locations with a key derived from `http.secret`. */
   uploadState: UploadStateSigner;
+  /** Pull-through caching: which names are proxied, and their content. Absent: nothing is. */
+  proxy?: PullThroughCache;
 }
 
 export interface HandlerContext {

@@ -14,6 +14,7 @@ import {
 } from '../driver.ts';
 import { UploadOffsetError } from '../upload-offset-error.ts';
 import { sendFileRange } from './send-file.ts';
+import { sendFileToSocket } from './sendfile-to-socket.ts';
 
 /**
  * Blobs live at `<root>/blobs/<algorithm>/<first two hex>/<hex>`, one copy per digest whatever the
@@ -53,8 +54,11 @@ export class FilesystemDriver implements StorageDriver {
       throw error;
     }
     try {
+      const start = range?.start ?? 0;
       const end = range ? range.end + 1 : (await handle.stat()).size;
-      await sendFileRange(handle, range?.start ?? 0, end, destination);
+      if (!(await sendFileToSocket(handle, start, end, destination))) {
+        await sendFileRange(handle, start, end, destination);
+      }
     } finally {
       await handle.close();
     }
