@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { type Credentials, api, basicOf } from './auth.ts';
-import { type Descriptor, descriptorOf, type HttpResult, MediaType, ociIndex, ociManifest, send, sha256 } from './http.ts';
+import { api, basicOf, type Credentials } from './auth.ts';
+import {
+  type Descriptor,
+  descriptorOf,
+  type HttpResult,
+  MediaType,
+  ociIndex,
+  ociManifest,
+  send,
+  sha256,
+} from './http.ts';
 import { startWharf, type WharfOptions, type WharfProcess } from './wharf.ts';
 
 /** Images pushed over raw HTTP to any registry (Wharf with credentials, the reference registry without). */
@@ -154,7 +163,11 @@ export async function pushReferrer(
   options: { fallbackTag: boolean },
 ): Promise<{ digest: string; bytes: Buffer }> {
   const artifactType = 'application/vnd.example.signature';
-  const payload = await pushBlobTo(target, repo, Buffer.from(`signature of ${subject.digest} ${randomBytes(4).toString('hex')}`));
+  const payload = await pushBlobTo(
+    target,
+    repo,
+    Buffer.from(`signature of ${subject.digest} ${randomBytes(4).toString('hex')}`),
+  );
   const empty = await pushBlobTo(target, repo, Buffer.from('{}'));
   const bytes = Buffer.from(
     JSON.stringify(
@@ -169,9 +182,7 @@ export async function pushReferrer(
   const digest = await putManifestTo(target, repo, sha256(bytes), bytes, MediaType.ociManifest);
   if (options.fallbackTag) {
     const index = Buffer.from(
-      JSON.stringify(
-        ociIndex({ manifests: [{ ...descriptorOf(MediaType.ociManifest, bytes), artifactType }] }),
-      ),
+      JSON.stringify(ociIndex({ manifests: [{ ...descriptorOf(MediaType.ociManifest, bytes), artifactType }] })),
     );
     await putManifestTo(target, repo, subject.digest.replace(':', '-'), index, MediaType.ociIndex);
   }

@@ -6,7 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { writeServerCertificate } from '../../src/http/tls/certificate-directory.ts';
 import type { Digest } from '../../src/oci/digest.ts';
@@ -281,6 +281,109 @@ describe('registry client on the network', () => {
     } finally {
       await registry.close();
       await tokens.close();
+    }
+  });
+
+  it('renews a token shortly before it expires, and redeems an identity token with a POST', async () => {
+    const grants: string[] = [];
+    const tokens = await peer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        const form = new URLSearchParams(body);
+        assert.equal(request.method, 'POST');
+        assert.equal(request.headers['content-type'], 'application/x-www-form-urlencoded');
+        grants.push(
+          `${form.get('grant_type')} ${form.get('refresh_token')} ${form.get('scope')} ${form.get('service')}`,
+        );
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ access_token: `access-${grants.length}`, expires_in: 1 }));
+      });
+    });
+    const registry = await peer((request, response) => {
+      if (request.headers.authorization === undefined) {
+        response.writeHead(401, { 'www-authenticate': `Bearer realm="${tokens.url}/token",service="peer"` });
+        response.end();
+        return;
+      }
+      response.writeHead(404);
+      response.end();
+    });
+    try {
+      const client = new RegistryClient({ registry: registry.url, credentials: { identityToken: 'refresh-me' } });
+      await client.statBlob('team/app', digest);
+      await client.statBlob('team/app', digest);
+      assert.equal(grants.length, 1);
+      // A one-second token is renewed after 800 ms, before it can expire in flight.
+      await new Promise((resolve) => setTimeout(resolve, 850));
+      await client.statBlob('team/app', digest);
+      assert.deepEqual(grants, [
+        'refresh_token refresh-me repository:team/app:pull peer',
+        'refresh_token refresh-me repository:team/app:pull peer',
+      ]);
+      assert.deepEqual(
+        registry.requests.map((request) => request.headers.authorization),
+        [undefined, 'Bearer access-1', 'Bearer access-1', 'Bearer access-2'],
+      );
+      await client.close();
+    } finally {
+      await registry.close();
+      await tokens.close();
+    }
+  });
+
+  it('uploads in PATCH chunks of at least OCI-Chunk-Min-Length, then closes with a PUT naming the digest', async () => {
+    const received: Buffer[] = [];
+    const registry = await peer((request, response) => {
+      const parts: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => parts.push(chunk));
+      request.on('end', () => {
+        const url = new URL(request.url ?? '', 'http://x');
+        if (request.method === 'POST') {
+          response.writeHead(202, {
+            location: '/v2/team/app/blobs/uploads/1?state=0',
+            'oci-chunk-min-length': '100000',
+          });
+        } else if (request.method === 'PATCH') {
+          received.push(Buffer.concat(parts));
+          const end = received.reduce((sum, part) => sum + part.length, 0) - 1;
+          response.writeHead(202, { location: `/v2/team/app/blobs/uploads/1?state=${end + 1}`, range: `0-${end}` });
+        } else {
+          assert.equal(request.method, 'PUT');
+          assert.equal(url.searchParams.get('digest'), digest);
+          assert.equal(Buffer.concat(parts).length, 0);
+          response.writeHead(201, { 'docker-content-digest': digest, location: `/v2/team/app/blobs/${digest}` });
+        }
+        response.end();
+      });
+    });
+    try {
+      const client = new RegistryClient({ registry: registry.url, chunkSize: 64 * 1024 });
+      await client.pushBlob(
+        'team/app',
+        { digest, size: blob.length },
+        Readable.from([blob.subarray(0, 5000), blob.subarray(5000)]),
+      );
+      assert.deepEqual(
+        received.map((part) => part.length),
+        [100_000, 100_000, blob.length - 200_000],
+      );
+      assert.deepEqual(Buffer.concat(received), blob);
+      assert.deepEqual(
+        registry.requests
+          .filter((request) => request.method === 'PATCH')
+          .map((request) => request.headers['content-range']),
+        ['0-99999', '100000-199999', `200000-${blob.length - 1}`],
+      );
+      assert.equal(
+        registry.requests.at(-1)?.url,
+        `/v2/team/app/blobs/uploads/1?state=${blob.length}&digest=${encodeURIComponent(digest)}`,
+      );
+      await client.close();
+    } finally {
+      await registry.close();
     }
   });
 

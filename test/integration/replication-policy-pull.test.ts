@@ -231,10 +231,7 @@ describe('a pull policy', () => {
     assert.match(kept?.error ?? '', /override is off/);
     assert.equal(await tagDigest(local, 'kept/alpine', '3.20'), mine.digest, 'the destination tag is unchanged');
     assert.equal(await tagDigest(local, 'kept/alpine', '3.19'), images['alpine:3.19']?.digest, 'new tags are copied');
-    assert.deepEqual(
-      tasks.map((task) => task.status).sort(),
-      ['skipped', 'succeeded', 'succeeded'],
-    );
+    assert.deepEqual(tasks.map((task) => task.status).sort(), ['skipped', 'succeeded', 'succeeded']);
   });
 
   test('can be stopped while it runs', async () => {

@@ -8,7 +8,6 @@ import {
   type ExecutionBody,
   eventually,
   fetchFrom,
-  pushReferrer,
   pushTestImage,
   pushTestIndex,
   startReplicationWharf,
@@ -61,7 +60,10 @@ describe('an event-based push policy', () => {
 
   test('replicates a pushed image once the push is committed', async () => {
     const image = await pushTestImage(local, 'apps/web', '1');
-    await eventually('the image is on the remote', async () => (await tagDigest(remote, 'replica/apps/web', '1')) === image.digest);
+    await eventually(
+      'the image is on the remote',
+      async () => (await tagDigest(remote, 'replica/apps/web', '1')) === image.digest,
+    );
     const manifest = await fetchFrom(remote, '/v2/replica/apps/web/manifests/1', MediaType.ociManifest);
     assert.deepEqual(manifest.body, image.manifest);
     const layer = image.layers[0];
@@ -69,14 +71,22 @@ describe('an event-based push policy', () => {
     const blob = await fetchFrom(remote, `/v2/replica/apps/web/blobs/${layer.digest}`);
     assert.equal(blob.status, 200);
     assert.equal(blob.body.length, layer.size);
-    const { body: executions } = await adminApi<ExecutionBody[]>(wharf.url, 'GET', '/replication/executions?trigger=event_based', 200);
+    const { body: executions } = await adminApi<ExecutionBody[]>(
+      wharf.url,
+      'GET',
+      '/replication/executions?trigger=event_based',
+      200,
+    );
     assert.ok(executions.length >= 1);
     assert.ok(executions.every((execution) => execution.trigger === 'event_based'));
   });
 
   test('replicates an index and, through the fallback tag, a referrer pushed after it', async () => {
     const index = await pushTestIndex(local, 'apps/api', 'multi', { fallbackTag: false });
-    await eventually('the index is on the remote', async () => (await tagDigest(remote, 'replica/apps/api', 'multi')) === index.digest);
+    await eventually(
+      'the index is on the remote',
+      async () => (await tagDigest(remote, 'replica/apps/api', 'multi')) === index.digest,
+    );
     for (const image of index.images) {
       const child = await fetchFrom(remote, `/v2/replica/apps/api/manifests/${image.digest}`, MediaType.ociManifest);
       assert.equal(child.status, 200);
@@ -88,39 +98,63 @@ describe('an event-based push policy', () => {
       const manifests = listed.json<{ manifests: { digest: string }[] }>().manifests;
       return manifests.some((entry) => entry.digest === index.referrer.digest);
     });
-    const referrer = await fetchFrom(remote, `/v2/replica/apps/api/manifests/${index.referrer.digest}`, MediaType.ociManifest);
+    const referrer = await fetchFrom(
+      remote,
+      `/v2/replica/apps/api/manifests/${index.referrer.digest}`,
+      MediaType.ociManifest,
+    );
     assert.deepEqual(referrer.body, index.referrer.bytes);
   });
 
   test('leaves repositories its filters do not select', async () => {
     await pushTestImage(local, 'other/thing', '1');
     const marker = await pushTestImage(local, 'apps/marker', '1');
-    await eventually('a later push is replicated', async () => (await tagDigest(remote, 'replica/apps/marker', '1')) === marker.digest);
+    await eventually(
+      'a later push is replicated',
+      async () => (await tagDigest(remote, 'replica/apps/marker', '1')) === marker.digest,
+    );
     assert.equal(await tagDigest(remote, 'replica/other/thing', '1'), undefined);
     assert.equal(await tagDigest(remote, 'other/thing', '1'), undefined);
   });
 
   test('propagates tag and manifest deletions', async () => {
     const image = await pushTestImage(local, 'apps/gone', 'old');
-    await eventually('the image is on the remote', async () => (await tagDigest(remote, 'replica/apps/gone', 'old')) === image.digest);
+    await eventually(
+      'the image is on the remote',
+      async () => (await tagDigest(remote, 'replica/apps/gone', 'old')) === image.digest,
+    );
     const deleted = await send(`${wharf.url}/v2/apps/gone/manifests/old`, {
       method: 'DELETE',
       headers: { authorization: local.authorization ?? '' },
     });
     assert.equal(deleted.status, 202);
-    await eventually('the tag is gone from the remote', async () => (await tagDigest(remote, 'replica/apps/gone', 'old')) === undefined);
+    await eventually(
+      'the tag is gone from the remote',
+      async () => (await tagDigest(remote, 'replica/apps/gone', 'old')) === undefined,
+    );
     const manifest = await fetchFrom(remote, `/v2/replica/apps/gone/manifests/${image.digest}`, MediaType.ociManifest);
     assert.equal(manifest.status, 404);
 
     const second = await pushTestImage(local, 'apps/gone', 'new');
-    await eventually('the second image is on the remote', async () => (await tagDigest(remote, 'replica/apps/gone', 'new')) === second.digest);
+    await eventually(
+      'the second image is on the remote',
+      async () => (await tagDigest(remote, 'replica/apps/gone', 'new')) === second.digest,
+    );
     const byDigest = await send(`${wharf.url}/v2/apps/gone/manifests/${second.digest}`, {
       method: 'DELETE',
       headers: { authorization: local.authorization ?? '' },
     });
     assert.equal(byDigest.status, 202);
-    await eventually('the manifest is gone from the remote', async () => (await tagDigest(remote, 'replica/apps/gone', 'new')) === undefined);
-    const { body: executions } = await adminApi<ExecutionBody[]>(wharf.url, 'GET', '/replication/executions?page_size=100', 200);
+    await eventually(
+      'the manifest is gone from the remote',
+      async () => (await tagDigest(remote, 'replica/apps/gone', 'new')) === undefined,
+    );
+    const { body: executions } = await adminApi<ExecutionBody[]>(
+      wharf.url,
+      'GET',
+      '/replication/executions?page_size=100',
+      200,
+    );
     const deletions = (await Promise.all(executions.map((execution) => allTasks(wharf.url, execution.id))))
       .flat()
       .filter((task) => task.operation === 'deletion');
@@ -179,7 +213,13 @@ describe('a scheduled policy', () => {
       filters: [{ type: 'name', value: 'scheduled/app' }],
       trigger: { type: 'scheduled', trigger_settings: { cron: '* * * * * *' } },
     };
-    const policy = await adminApi<{ id: number; trigger: unknown }>(wharf.url, 'POST', '/replication/policies', 201, body);
+    const policy = await adminApi<{ id: number; trigger: unknown }>(
+      wharf.url,
+      'POST',
+      '/replication/policies',
+      201,
+      body,
+    );
     assert.deepEqual(policy.body.trigger, { type: 'scheduled', trigger_settings: { cron: '* * * * * *' } });
     const scheduled = async () =>
       (

@@ -82,7 +82,11 @@ export function registryEndpointRoutes(service: ReplicationService): ApiRoute[] 
       anonymous: false,
       body: pingSchema,
       responses: [
-        { status: 200, description: 'whether the registry answered and accepted the credentials', schema: pingResultSchema },
+        {
+          status: 200,
+          description: 'whether the registry answered and accepted the credentials',
+          schema: pingResultSchema,
+        },
         errors.invalid,
         errors.unauthorized,
         errors.forbidden,
@@ -125,7 +129,10 @@ export function registryEndpointRoutes(service: ReplicationService): ApiRoute[] 
       ],
       async handler({ principal, params }) {
         requireReplicationAdmin(principal);
-        return { status: 200, body: endpointBody(await translateReplicationErrors(() => service.getEndpoint(params.id))) };
+        return {
+          status: 200,
+          body: endpointBody(await translateReplicationErrors(() => service.getEndpoint(params.id))),
+        };
       },
     }),
     defineRoute({

@@ -8,7 +8,13 @@ import {
   requireReplicationAdmin,
   translateReplicationErrors,
 } from './replication-api.ts';
-import { idPathSchema, type PolicyInputBody, policyBody, policyInputSchema, policySchema } from './replication-schemas.ts';
+import {
+  idPathSchema,
+  type PolicyInputBody,
+  policyBody,
+  policyInputSchema,
+  policySchema,
+} from './replication-schemas.ts';
 
 /** Replication policies (Harbor's /replication/policies): what to copy, between here and which remote, when. */
 export function replicationPolicyRoutes(service: ReplicationService): ApiRoute[] {

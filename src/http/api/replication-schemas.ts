@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { ExecutionView } from '../../replication/policies/replication-service.ts';
 import {
   executionStatuses,
   type RegistryEndpoint,
@@ -8,6 +7,7 @@ import {
   taskStatuses,
   triggerTypes,
 } from '../../replication/policies/replication-model.ts';
+import type { ExecutionView } from '../../replication/policies/replication-service.ts';
 import { timestamp, timestampSchema } from './common-schemas.ts';
 
 /** The replication resources of the management API, in Harbor's shapes where Harbor has them. */
@@ -26,7 +26,9 @@ const credentialInputSchema = z.discriminatedUnion('type', [
       .string()
       .max(8192)
       .optional()
-      .describe('the password or token; stored encrypted, never returned. Left out of an update, the stored one is kept'),
+      .describe(
+        'the password or token; stored encrypted, never returned. Left out of an update, the stored one is kept',
+      ),
   }),
   z.strictObject({ type: z.literal('none') }),
 ]);
@@ -87,7 +89,10 @@ const filterSchema = z.strictObject({
   decoration: z.enum(['matches', 'excludes']).default('matches'),
 });
 
-const registryReferenceSchema = z.object({ id: z.number().int().min(1) }).nullable().optional();
+const registryReferenceSchema = z
+  .object({ id: z.number().int().min(1) })
+  .nullable()
+  .optional();
 
 export const policyInputSchema = z
   .strictObject({

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Descriptor } from '../../oci/manifest.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { Descriptor } from '../../oci/manifest.ts';
 import { CopyEngine } from '../copy-engine.ts';
 import type { ImageSource } from '../image-transport.ts';
 import { ArtifactSelector } from './artifact-filter.ts';
@@ -169,7 +169,12 @@ export async function runExecution(run: ExecutionRun): Promise<ExecutionOutcome>
     };
   }
   if (listingError !== undefined && !signal.aborted) {
-    return { status: 'failed', text: `listing ${run.source.description} failed: ${describe(listingError)}; ${summary}`, counts, bytes };
+    return {
+      status: 'failed',
+      text: `listing ${run.source.description} failed: ${describe(listingError)}; ${summary}`,
+      counts,
+      bytes,
+    };
   }
   return { status: counts.failed > 0 ? 'failed' : 'succeeded', text: summary, counts, bytes };
 }
@@ -228,7 +233,9 @@ async function deleteArtifact(run: ExecutionRun, item: WorkItem): Promise<ItemRe
     }
   }
   const deleted = await run.destination.deleteManifest(item.destinationRepository, digest, signal);
-  return deleted ? { status: 'succeeded', digest } : { status: 'succeeded', digest, note: 'the remote had no such manifest' };
+  return deleted
+    ? { status: 'succeeded', digest }
+    : { status: 'succeeded', digest, note: 'the remote had no such manifest' };
 }
 
 /** The tags the filters select, repository by repository, page by page. */
@@ -256,7 +263,13 @@ async function* enumerate(run: ExecutionRun): AsyncGenerator<WorkItem> {
     }
     for await (const tag of resumable(run, (s) => source.tags(repository, s))) {
       if (!selector.acceptsTag(tag)) continue;
-      yield { operation: 'copy', sourceRepository: repository, reference: tag, destinationRepository: target, digest: undefined };
+      yield {
+        operation: 'copy',
+        sourceRepository: repository,
+        reference: tag,
+        destinationRepository: target,
+        digest: undefined,
+      };
     }
   }
 }
@@ -284,7 +297,10 @@ async function* resumable(
     } catch (error) {
       if (run.signal.aborted || attempt >= run.retry.attempts || !isTransient(error)) throw error;
       const delay = Math.min(run.retry.maxDelayMs, run.retry.initialDelayMs * 2 ** (attempt - 1));
-      run.logger.warn({ execution: run.execution.id, err: error, delayMs: delay }, 'listing the source failed; retrying');
+      run.logger.warn(
+        { execution: run.execution.id, err: error, delayMs: delay },
+        'listing the source failed; retrying',
+      );
       await sleep(delay, undefined, { signal: run.signal });
     }
   }

@@ -48,7 +48,6 @@ export class LocalSide implements SourceSide, DestinationSide {
     }
   }
 
-
   async tagDigest(repository: string, tag: string): Promise<string | undefined> {
     return resolve(this.registry, repository, tag);
   }

@@ -28,7 +28,6 @@ export class RemoteSide implements SourceSide, DestinationSide {
     }
   }
 
-
   async tagDigest(repository: string, tag: string, signal: AbortSignal): Promise<string | undefined> {
     return (await this.client.headManifest(repository, tag, { signal }))?.digest;
   }

@@ -1,10 +1,10 @@
 import { Cron } from 'croner';
 import { validateFilters } from './artifact-filter.ts';
-import { type EndpointFields, EndpointStore } from './endpoint-store.ts';
 import { type PingOutcome, pingEndpoint } from './endpoint-client.ts';
-import { emptySummary, ExecutionStore, type PageWindow } from './execution-store.ts';
+import type { EndpointFields, EndpointStore } from './endpoint-store.ts';
+import { type ExecutionStore, emptySummary, type PageWindow } from './execution-store.ts';
 import { destinationRepository } from './namespace-rewrite.ts';
-import { type PolicyFields, PolicyStore } from './policy-store.ts';
+import type { PolicyFields, PolicyStore } from './policy-store.ts';
 import { ReplicationError } from './replication-error.ts';
 import {
   type EndpointConnection,
@@ -98,7 +98,8 @@ export class ReplicationService {
     };
     const fields = this.endpointFields(merged, await this.endpoints.sealedSecret(id));
     await this.assertEndpointNameFree(fields.name, id);
-    if (!(await this.endpoints.update(id, fields))) throw new ReplicationError('not-found', `no registry endpoint ${id}`);
+    if (!(await this.endpoints.update(id, fields)))
+      throw new ReplicationError('not-found', `no registry endpoint ${id}`);
     return this.getEndpoint(id);
   }
 
@@ -315,7 +316,10 @@ export class ReplicationService {
       }
     }
     if (input.trigger.type === 'event_based' && input.direction !== 'push') {
-      throw new ReplicationError('invalid', 'trigger: event_based replicates pushes, so only a push policy (dest_registry) takes it');
+      throw new ReplicationError(
+        'invalid',
+        'trigger: event_based replicates pushes, so only a push policy (dest_registry) takes it',
+      );
     }
     if (input.deletion && input.direction !== 'push') {
       throw new ReplicationError('invalid', 'deletion: only a push policy (dest_registry) propagates deletions');
@@ -326,7 +330,9 @@ export class ReplicationService {
       } catch (error) {
         throw new ReplicationError('invalid', `dest_namespace: ${(error as Error).message}`);
       }
-      if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(input.destNamespace)) {
+      if (
+        !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(input.destNamespace)
+      ) {
         throw new ReplicationError('invalid', 'dest_namespace: not a valid repository path');
       }
     }
