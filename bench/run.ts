@@ -12,6 +12,7 @@ import { killAllServers, type RegistryServer, type ServerKind, startServer } fro
 import { fullSettings, quickSettings } from './settings.ts';
 
 const usage = `Usage: npm run bench -- [options]
+       npm run bench -- gc [--quick]
 
 Benchmarks Wharf against CNCF Distribution (Debian's docker-registry) on this machine,
 alternating between them round by round, and prints the median figures.
@@ -23,12 +24,16 @@ alternating between them round by round, and prints the median figures.
   --profile           write V8 CPU profiles of the Wharf server to .bench/profiles
   --list              print the scenario ids and exit
   --help              this text
+
+gc: garbage collection on 10,000 and 100,000 live blobs with 10,000 garbage blobs (quick: 2,000
+and 20,000 with 2,000): Wharf's online collector, \`wharf gc\`, and Distribution's garbage-collect.
 `;
 
 const projectRoot = resolve(import.meta.dirname, '..');
 const outputDir = join(projectRoot, '.bench');
 
-const { values: options } = parseArgs({
+const { values: options, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string', multiple: true },
@@ -42,6 +47,11 @@ const { values: options } = parseArgs({
 
 if (options.help) {
   process.stdout.write(usage);
+  process.exit(0);
+}
+if (positionals[0] === 'gc') {
+  const { runGcBenchmark } = await import('./scenarios/gc.ts');
+  await runGcBenchmark({ quick: options.quick });
   process.exit(0);
 }
 

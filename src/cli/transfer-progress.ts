@@ -87,27 +87,35 @@ export class TransferProgress {
   };
 
   stop(): void {
+    // The bars write logged lines only when they redraw: flush the last ones first.
+    this.bars?.update();
     this.bars?.stop();
   }
 
   private line(text: string): void {
-    if (this.bars) this.bars.log(`${text}\n`);
-    else this.output.write(`${text}\n`);
+    if (this.bars === undefined) {
+      this.output.write(`${text}\n`);
+      return;
+    }
+    this.bars.log(`${text}\n`);
+    // With no bar on screen nothing redraws, and the line would wait for the next blob.
+    if (this.active.size === 0) this.bars.update();
   }
 }
 
 /** The closing lines of a run: what was copied, skipped and how fast. */
 export function formatSummary(stats: CopyStats, elapsedMs: number, dryRun: boolean): string {
   const seconds = elapsedMs / 1000;
-  const images = `${stats.images} ${stats.images === 1 ? 'image' : 'images'}${stats.failedImages > 0 ? `, ${stats.failedImages} failed` : ''}`;
+  const images = `${stats.images} ${stats.images === 1 ? 'image' : 'images'}`;
+  const failed = stats.failedImages > 0 ? `, ${stats.failedImages} failed,` : '';
   const lines: string[] = [];
   if (dryRun) {
-    lines.push(`dry run: ${images} checked, nothing written`);
+    lines.push(`dry run: ${images} checked${failed || ','} nothing written`);
     lines.push(
       `would copy ${stats.manifests['would-copy']} manifests and ${stats.blobs['would-copy']} blobs (${formatBytes(stats.bytesPlanned)}); ${stats.blobs.skipped} blobs and ${stats.manifests.skipped} manifests already there`,
     );
   } else {
-    lines.push(`${images} copied in ${seconds.toFixed(1)} s`);
+    lines.push(`${images} copied${failed} in ${seconds.toFixed(1)} s`);
     lines.push(`manifests: ${stats.manifests.copied} copied, ${stats.manifests.skipped} already there`);
     lines.push(
       `blobs: ${stats.blobs.copied} copied (${formatBytes(stats.bytesCopied)}), ${stats.blobs.skipped} already there, ${stats.blobs.mounted} mounted (${formatBytes(stats.bytesSkipped)} not transferred)`,

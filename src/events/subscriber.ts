@@ -1,4 +1,4 @@
-import type { EventAction, RegistryEvent } from './event.ts';
+import type { RegistryEvent } from './event.ts';
 
 export type PayloadFormat = 'distribution' | 'harbor' | 'cloudevents';
 
@@ -32,8 +32,3 @@ export interface Subscriber {
 
 export const endpointKey = (name: string) => `endpoint:${name}`;
 export const webhookKey = (id: number) => `webhook:${id}`;
-
-/** What an event reports about its action's kind of content: a manifest, a blob, neither. */
-export function isContentAction(action: EventAction): boolean {
-  return action.startsWith('manifest.') || action.startsWith('blob.') || action.startsWith('tag.');
-}

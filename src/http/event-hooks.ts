@@ -26,6 +26,7 @@ const projectPath = new RegExp(`^${apiPrefix}/projects/([^/?]+)$`);
  * API. Also gives events the request's host and method (Distribution's request record).
  */
 export function registerEventHooks(app: FastifyInstance, deps: EventHookDependencies): void {
+  const loginFailures = new LoginFailureBudget(deps.logger);
   app.addHook('onRequest', (request, reply, done) => {
     const context = request.requestContext;
     if (context !== undefined) {
@@ -52,6 +53,7 @@ export function registerEventHooks(app: FastifyInstance, deps: EventHookDependen
       });
     if (action.action === 'login.failed') {
       const login = request.loginAttempt;
+      if (!loginFailures.take()) return;
       await publish({
         action: 'login.failed',
         actor: { name: login?.username ?? '', kind: 'anonymous', address: request.ip },
@@ -61,6 +63,37 @@ export function registerEventHooks(app: FastifyInstance, deps: EventHookDependen
     }
     await publish({ action: action.action, target: { project: action.project } });
   });
+}
+
+/** Failed logins published per second at most, per instance. */
+const loginFailuresPerSecond = 20;
+
+/**
+ * Anyone can fail a login as often as they like (a bad token is not locked out): without a bound,
+ * each attempt would cost a write and a delivery per subscriber. Beyond the bound, failures are
+ * logged, not published.
+ */
+class LoginFailureBudget {
+  private second = 0;
+  private used = 0;
+
+  constructor(private readonly logger: Logger) {}
+
+  take(): boolean {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.second) {
+      if (this.used > loginFailuresPerSecond) {
+        this.logger.warn(
+          { dropped: this.used - loginFailuresPerSecond },
+          'failed logins beyond the event budget not published',
+        );
+      }
+      this.second = second;
+      this.used = 0;
+    }
+    this.used++;
+    return this.used <= loginFailuresPerSecond;
+  }
 }
 
 type PublishedAction = { action: 'login.failed' } | { action: 'project.created' | 'project.deleted'; project: string };

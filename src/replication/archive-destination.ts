@@ -58,9 +58,7 @@ export class ArchiveDestination implements ImageDestination {
     }, createWriteStream(partial));
     output.catch(() => {}); // observed on commit
     const archive = new ArchiveDestination(path, partial, tar, output);
-    await archive.enqueue(async () => {
-      await archive.writeEntry('oci-layout', Buffer.from(layoutMarker));
-    });
+    await archive.enqueue(() => archive.writing(() => archive.writeEntry('oci-layout', Buffer.from(layoutMarker))));
     return archive;
   }
 
@@ -83,10 +81,13 @@ export class ArchiveDestination implements ImageDestination {
   putBlob(descriptor: Descriptor, openSource: () => Promise<Readable>): Promise<void> {
     return this.enqueue(async () => {
       if (this.written.has(descriptor.digest)) return;
-      await this.ensureDirectory(descriptor.digest);
+      // A source that cannot be opened has written nothing yet: the archive stays usable.
       const source = await openSource();
-      const entry = this.tar.entry({ name: blobPath(descriptor.digest), size: descriptor.size, mode: 0o644 });
-      await pipeInto(source, verifyingStream(descriptor), entry);
+      await this.writing(async () => {
+        await this.ensureDirectory(descriptor.digest);
+        const entry = this.tar.entry({ name: blobPath(descriptor.digest), size: descriptor.size, mode: 0o644 });
+        await pipeInto(source, verifyingStream(descriptor), entry);
+      });
       this.written.add(descriptor.digest);
     });
   }
@@ -94,8 +95,10 @@ export class ArchiveDestination implements ImageDestination {
   putManifest(manifest: ManifestContent, reference: string | undefined): Promise<void> {
     return this.enqueue(async () => {
       if (!this.written.has(manifest.digest)) {
-        await this.ensureDirectory(manifest.digest);
-        await this.writeEntry(blobPath(manifest.digest), manifest.bytes);
+        await this.writing(async () => {
+          await this.ensureDirectory(manifest.digest);
+          await this.writeEntry(blobPath(manifest.digest), manifest.bytes);
+        });
         this.written.add(manifest.digest);
       }
       const descriptor: Descriptor = {
@@ -110,9 +113,7 @@ export class ArchiveDestination implements ImageDestination {
   }
 
   async commit(): Promise<void> {
-    await this.enqueue(async () => {
-      await this.writeEntry('index.json', serializeLayoutIndex(this.index));
-    });
+    await this.enqueue(() => this.writing(() => this.writeEntry('index.json', serializeLayoutIndex(this.index))));
     this.tar.finalize();
     await this.output;
     await syncFile(this.partial);
@@ -127,6 +128,7 @@ export class ArchiveDestination implements ImageDestination {
     await rm(this.partial, { force: true });
   }
 
+  /** Runs `work` after every entry queued before it. */
   private enqueue(work: () => Promise<void>): Promise<void> {
     const run = this.queue.then(async () => {
       if (this.failure !== undefined) {
@@ -134,15 +136,20 @@ export class ArchiveDestination implements ImageDestination {
           cause: this.failure,
         });
       }
-      try {
-        await work();
-      } catch (error) {
-        this.failure = error;
-        throw error;
-      }
+      await work();
     });
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** Writes into the tar; a failure midway leaves a broken entry, so the archive is given up. */
+  private async writing(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      this.failure = error;
+      throw error;
+    }
   }
 
   private async ensureDirectory(digest: Digest): Promise<void> {

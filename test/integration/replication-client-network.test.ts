@@ -122,6 +122,36 @@ describe('registry client on the network', () => {
     }
   });
 
+  it('gives up on a download that stalls past the body timeout, and resumes it', async () => {
+    const stalled: ServerResponse[] = [];
+    const server = await peer((request, response, count) => {
+      if (count === 1) {
+        response.writeHead(200, { 'content-length': String(blob.length) });
+        response.write(blob.subarray(0, half));
+        stalled.push(response); // and nothing more: the connection stays open, silent
+        return;
+      }
+      const start = Number(/^bytes=(\d+)-$/.exec(request.headers.range ?? '')?.[1]);
+      response.writeHead(206, {
+        'content-length': String(blob.length - start),
+        'content-range': `bytes ${start}-${blob.length - 1}/${blob.length}`,
+      });
+      response.end(blob.subarray(start));
+    });
+    try {
+      const client = new RegistryClient({ registry: server.url, retry: fast, timeouts: { bodyMs: 300 } });
+      const started = Date.now();
+      const download = await client.openBlob('team/app', { digest, size: blob.length });
+      assert.deepEqual(await read(download.content), blob);
+      assert.ok(Date.now() - started >= 300, 'resumed before the body timeout');
+      assert.equal(server.requests[1]?.headers.range, `bytes=${half}-`);
+      await client.close();
+    } finally {
+      for (const response of stalled) response.destroy();
+      await server.close();
+    }
+  });
+
   it('resumes from a registry that ignores Range by skipping what it already passed on', async () => {
     const server = await peer((_request, response, count) => {
       response.writeHead(200, { 'content-length': String(blob.length) });

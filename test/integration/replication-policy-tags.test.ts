@@ -20,7 +20,7 @@ import { startWharf, type WharfProcess } from '../helpers/wharf.ts';
  * whole. The source is a second Wharf: Distribution 2.8 ignores `n` on tags lists and always
  * answers with the whole list.
  */
-const tagCount = 2000;
+const tagCount = 1500;
 let source: WharfProcess;
 let wharf: WharfProcess;
 let remote: Target;
@@ -60,7 +60,7 @@ test('a repository with thousands of tags is replicated a page at a time', async
   const started = await adminApi<ExecutionBody>(wharf.url, 'POST', '/replication/executions', 201, {
     policy_id: policy.body.id,
   });
-  const done = await waitForExecution(wharf.url, started.body.id, ['succeeded', 'failed', 'stopped'], 80_000);
+  const done = await waitForExecution(wharf.url, started.body.id, ['succeeded', 'failed', 'stopped'], 120_000);
   assert.equal(done.status, 'succeeded', done.status_text);
   assert.equal(done.total, tagCount);
   assert.equal(done.succeeded, tagCount);
@@ -82,9 +82,8 @@ test('a repository with thousands of tags is replicated a page at a time', async
     .output()
     .split('\n')
     .filter((line) => line.includes('/v2/many/tags/tags/list') && line.includes('wharf-replication'));
-  // Two full pages, and the empty one the second page's Link led to.
-  assert.equal(listings.length, 3, `the tags were listed a page at a time:\n${listings.join('\n')}`);
+  // A full page, then the rest from where its Link pointed.
+  assert.equal(listings.length, 2, `the tags were listed a page at a time:\n${listings.join('\n')}`);
   assert.match(listings[0] ?? '', /tags\/list\?n=1000"/);
   assert.match(listings[1] ?? '', /tags\/list\?n=1000&last=t00998"/);
-  assert.match(listings[2] ?? '', /tags\/list\?n=1000&last=t01998"/);
 });

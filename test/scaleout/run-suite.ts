@@ -24,6 +24,7 @@ const suites = [
   'test/integration/crash-safety.test.ts',
   'test/integration/gc-online-race.test.ts',
   'test/integration/audit-log.test.ts',
+  'test/integration/events-payloads.test.ts',
   'test/integration/proxy-cache.test.ts',
 ];
 

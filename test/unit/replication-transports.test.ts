@@ -171,6 +171,19 @@ describe('layouts, archives and the copy engine', () => {
     );
   });
 
+  it('names the platforms an index has when a filter matches none', async () => {
+    const engine = new CopyEngine({ platforms: [{ os: 'windows', architecture: 'amd64' }] });
+    await assert.rejects(
+      engine.copy({
+        source: new LayoutSource(new DirectoryFiles(source), 'oci'),
+        reference: 'v1',
+        destination: await LayoutDestination.open(join(work, 'none')),
+        destinationReference: 'v1',
+      }),
+      /v1 has no image for windows\/amd64 \(it has linux\/amd64, linux\/arm64\)/,
+    );
+  });
+
   it('names what a layout lacks', async () => {
     const layout = new LayoutSource(new DirectoryFiles(source), 'oci');
     await assert.rejects(
