@@ -32,6 +32,8 @@ interface GcCase {
   live: number;
   garbage: number;
   onlineSeconds: number;
+  /** CPU time of this process (the collector and SQLite) while it collected: less swayed by other load. */
+  onlineCpuSeconds: number;
   /** `wharf gc` from start to exit, and the collection alone (without loading the program). */
   offlineSeconds: number;
   offlineCollectionSeconds: number;
@@ -94,6 +96,7 @@ async function runCase(live: number, garbage: number, reference: boolean): Promi
       createLogger({ level: 'error', formatter: 'json', fields: {} }),
     );
     started = performance.now();
+    const cpuBefore = process.cpuUsage();
     let collected = 0;
     for (;;) {
       const run = await collector.runOnce();
@@ -101,7 +104,11 @@ async function runCase(live: number, garbage: number, reference: boolean): Promi
       if (run.reviewed === 0) break;
     }
     const onlineSeconds = (performance.now() - started) / 1000;
-    progress(`  online collector: ${collected} blobs in ${onlineSeconds.toFixed(2)} s`);
+    const cpu = process.cpuUsage(cpuBefore);
+    const onlineCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    progress(
+      `  online collector: ${collected} blobs in ${onlineSeconds.toFixed(2)} s (CPU ${onlineCpuSeconds.toFixed(2)} s)`,
+    );
     checks.push(await checkWharf(metadata, storage, live, `online deleted ${collected}/${garbage}`));
 
     // Offline: as much garbage again, collected by `wharf gc` in its own process.
@@ -138,7 +145,16 @@ async function runCase(live: number, garbage: number, reference: boolean): Promi
       const deleted = referenceOutput.match(/blob eligible for deletion/g)?.length ?? 0;
       progress(`  docker-registry garbage-collect: ${referenceSeconds.toFixed(2)} s, ${deleted} blobs eligible`);
     }
-    return { live, garbage, onlineSeconds, offlineSeconds, offlineCollectionSeconds, referenceSeconds, checks };
+    return {
+      live,
+      garbage,
+      onlineSeconds,
+      onlineCpuSeconds,
+      offlineSeconds,
+      offlineCollectionSeconds,
+      referenceSeconds,
+      checks,
+    };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -190,19 +206,19 @@ function formatGcReport(cases: readonly GcCase[], machine: string): string {
   const lines = [
     `Machine: ${machine}`,
     '',
-    '| live blobs | garbage blobs | online collector | blobs/s | `wharf gc` (collecting) | Distribution 2.8 `garbage-collect` |',
+    '| live blobs | garbage blobs | online collector (CPU) | blobs/s | `wharf gc` (collecting) | Distribution 2.8 `garbage-collect` |',
     '| ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const result of cases) {
     lines.push(
-      `| ${result.live.toLocaleString('en')} | ${result.garbage.toLocaleString('en')} | ${result.onlineSeconds.toFixed(2)} s | ${(result.garbage / result.onlineSeconds).toFixed(0)} | ${result.offlineSeconds.toFixed(2)} s (${result.offlineCollectionSeconds.toFixed(1)} s) | ${result.referenceSeconds === undefined ? 'n/a' : `${result.referenceSeconds.toFixed(2)} s`} |`,
+      `| ${result.live.toLocaleString('en')} | ${result.garbage.toLocaleString('en')} | ${result.onlineSeconds.toFixed(2)} s (${result.onlineCpuSeconds.toFixed(2)} s) | ${(result.garbage / result.onlineSeconds).toFixed(0)} | ${result.offlineSeconds.toFixed(2)} s (${result.offlineCollectionSeconds.toFixed(1)} s) | ${result.referenceSeconds === undefined ? 'n/a' : `${result.referenceSeconds.toFixed(2)} s`} |`,
     );
   }
   const [small, large] = cases;
   if (small && large) {
     lines.push(
       '',
-      `Live set ×${(large.live / small.live).toFixed(0)}: online collector ×${(large.onlineSeconds / small.onlineSeconds).toFixed(2)}, \`wharf gc\` collecting ×${(large.offlineCollectionSeconds / small.offlineCollectionSeconds).toFixed(2)}${small.referenceSeconds && large.referenceSeconds ? `, Distribution ×${(large.referenceSeconds / small.referenceSeconds).toFixed(2)}` : ''}.`,
+      `Live set ×${(large.live / small.live).toFixed(0)}: online collector ×${(large.onlineSeconds / small.onlineSeconds).toFixed(2)} (CPU ×${(large.onlineCpuSeconds / small.onlineCpuSeconds).toFixed(2)}), \`wharf gc\` collecting ×${(large.offlineCollectionSeconds / small.offlineCollectionSeconds).toFixed(2)}${small.referenceSeconds && large.referenceSeconds ? `, Distribution ×${(large.referenceSeconds / small.referenceSeconds).toFixed(2)}` : ''}.`,
     );
   }
   lines.push('', `Checks: ${cases.flatMap((result) => result.checks).join('; ')}`);

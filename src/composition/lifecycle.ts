@@ -54,6 +54,8 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
   // Immutability first: a refused change should not wait for the usage row's lock.
   metadata.addChangeListener(immutabilityGuard(immutability));
   metadata.addChangeListener(usageLedger({ registryQuotaBytes }));
+  const counted = await quotas.countUncounted();
+  if (counted > 0) logger.info({ projects: counted }, 'counted the storage usage of projects for their quotas');
   // The registry's usage is kept only while storage.quota is set: count it again now.
   if (quotas.registryUsageKept) await quotas.recompute(registryScope);
   registerQuotaMetrics(deps.metrics, quotas);

@@ -215,7 +215,9 @@ export async function forgetBlobs(
     .where('repository_blobs.digest', 'in', marked)
     .execute();
   await trx.deleteFrom('repository_blobs').where('digest', 'in', marked).execute();
-  for (const link of links) await report({ type: 'blob.unlinked', repository: link.name, digest: link.digest });
+  for (const link of links) {
+    await report({ type: 'blob.unlinked', repository: link.name, digest: link.digest, collected: true });
+  }
   await trx.deleteFrom('blobs').where('digest', 'in', marked).where('deleting_since', 'is not', null).execute();
   await trx.deleteFrom('gc_blob_reviews').where('digest', 'in', marked).execute();
   return rows.map((row) => ({ digest: row.digest as Digest, size: Number(row.size) }));

@@ -23,6 +23,8 @@ export function gcChangeListener(settings: ReviewSettings, storage: StorageDrive
         await queueBlobReviews(trx, [change.digest], change.type, at('blobupload'), now);
         return;
       case 'blob.unlinked':
+        // A collected blob's row is gone with its last link: nothing is left to review.
+        if (change.collected) return;
         await queueBlobReviews(trx, [change.digest], change.type, at('blobdelete'), now);
         return;
       case 'manifest.stored':

@@ -24,7 +24,7 @@ export interface GcRun extends GcRunCounts {
   reviewed: number;
 }
 
-const defaultBatchSize = 200;
+const defaultBatchSize = 500;
 /** The queue gauges cost a count over the queue tables, so they are refreshed at most this often. */
 const queueStatsIntervalMs = 15_000;
 

@@ -14,7 +14,8 @@ export interface UploadPurgingOptions {
 /**
  * Removes abandoned upload sessions and their staged bytes (`storage.maintenance.uploadpurging`).
  * Staged files with no session row (a crash between the two writes) are removed once they are as
- * old as the age limit too.
+ * old as the age limit too, and so are the backend's own leftovers of interrupted writes (S3's
+ * unfinished multipart uploads).
  */
 export async function purgeUploads(
   storage: StorageDriver,
@@ -40,6 +41,10 @@ export async function purgeUploads(
     await metadata.deleteUpload(id);
   }
   if (expired.size > 0) logger.info({ count: expired.size, dryRun: options.dryRun }, 'purged abandoned uploads');
+  const leftovers = (await storage.purgeAbandonedWrites?.(new Date(cutoff), options.dryRun)) ?? 0;
+  if (leftovers > 0) {
+    logger.info({ count: leftovers, dryRun: options.dryRun }, 'purged unfinished writes left in storage');
+  }
   return expired.size;
 }
 

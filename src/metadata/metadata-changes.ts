@@ -37,6 +37,8 @@ export interface BlobUnlinked {
   type: 'blob.unlinked';
   repository: string;
   digest: string;
+  /** Garbage collection deleted the blob itself (no manifest referenced it); its links went with it. */
+  collected?: boolean;
 }
 
 export interface ManifestStored {

@@ -394,6 +394,7 @@ const storageActionKinds: Record<Exclude<keyof StorageDriver, 'name'>, 'promise'
   commitUpload: 'promise',
   cancelUpload: 'promise',
   listUploads: 'iterable',
+  purgeAbandonedWrites: 'promise',
   ping: 'promise',
 };
 

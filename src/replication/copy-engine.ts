@@ -223,17 +223,17 @@ class ImageRun {
       await this.copyContent(parsed);
     } else if (this.engine.copyReferrers) {
       // The tree is there; only referrers added since may be missing.
-      await Promise.all(parsed.manifests.map((child) => this.visit(child)));
+      await settled(parsed.manifests.map((child) => this.visit(child)));
     }
     await this.store(manifest, reference, present);
     if (this.engine.copyReferrers) {
       const referrers = await this.source.referrers(manifest.digest);
-      await Promise.all(referrers.map((referrer) => this.visit(referrer)));
+      await settled(referrers.map((referrer) => this.visit(referrer)));
     }
   }
 
   private async copyContent(parsed: ParsedManifest): Promise<void> {
-    await Promise.all([
+    await settled([
       ...parsed.manifests.map((child) => this.visit(child)),
       ...parsed.blobs
         .filter((blob) => !nonDistributable.test(blob.mediaType))
@@ -282,4 +282,14 @@ async function fetchChild(source: ImageSource, descriptor: Descriptor): Promise<
     );
   }
   return child;
+}
+
+/**
+ * Waits for every task, then throws the first failure: a copy that fails returns only once nothing
+ * of it is still writing, so the caller may close or clean up the destination safely.
+ */
+async function settled(tasks: readonly Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(tasks);
+  const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
 }

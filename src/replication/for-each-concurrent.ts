@@ -12,11 +12,12 @@ export async function forEachConcurrent<T>(
   let failure: { error: unknown } | undefined;
   const worker = async () => {
     while (failure === undefined) {
-      const next = await iterator.next();
-      if (next.done) return;
       try {
+        const next = await iterator.next();
+        if (next.done) return;
         await work(next.value);
       } catch (error) {
+        // Recorded, not thrown: the other workers finish what they hold before this returns.
         failure ??= { error };
       }
     }

@@ -1,6 +1,7 @@
 import { isDigest } from '../oci/digest.ts';
 import { isRepositoryName, isTag } from '../oci/reference.ts';
 import { parseBundleRefName } from './bundle-ref-name.ts';
+import { isReferrersFallbackTag } from './client/index.ts';
 import type { ImageSource } from './image-transport.ts';
 import type { LayoutSource } from './layout-source.ts';
 import { TransportError } from './transport-error.ts';
@@ -29,7 +30,8 @@ export interface RepositorySelector {
 
 /**
  * The images of the selected repositories: the named tag or digest, or every tag the filter
- * takes, listed page by page as the source gives them.
+ * takes, listed page by page as the source gives them. Referrers fallback tags are not images of
+ * their own: they come along with the images they describe.
  */
 export async function* repositoryItems(
   selectors: AsyncIterable<RepositorySelector> | Iterable<RepositorySelector>,
@@ -43,7 +45,8 @@ export async function* repositoryItems(
       continue;
     }
     for await (const tag of source.tags()) {
-      if (takeTag(tag)) yield { source, reference: tag, repository: selector.repository, tagOrDigest: tag };
+      if (!isReferrersFallbackTag(tag) && takeTag(tag))
+        yield { source, reference: tag, repository: selector.repository, tagOrDigest: tag };
     }
   }
 }
@@ -55,7 +58,8 @@ export async function* layoutItems(layout: LayoutSource, takeTag: (tag: string) 
     if (parsed === undefined) {
       throw new TransportError('invalid', `${layout.description}: cannot tell the repository and tag of "${name}"`);
     }
-    if (!isDigest(parsed.reference) && !takeTag(parsed.reference)) continue;
+    const isTagged = !isDigest(parsed.reference);
+    if (isTagged && (isReferrersFallbackTag(parsed.reference) || !takeTag(parsed.reference))) continue;
     yield { source: layout, reference: name, repository: parsed.repository, tagOrDigest: parsed.reference };
   }
 }

@@ -57,6 +57,12 @@ export interface StorageDriver {
   commitUpload(id: string, digest: Digest): Promise<void>;
   cancelUpload(id: string): Promise<void>;
   listUploads(): AsyncIterable<string>;
+  /**
+   * Optional: removes what an interrupted write left in the backend outside of uploads and blobs
+   * (S3's unfinished multipart uploads), when it was started before `startedBefore`; with `dryRun`
+   * only counts it. Returns how many there were.
+   */
+  purgeAbandonedWrites?(startedBefore: Date, dryRun: boolean): Promise<number>;
 
   /** Cheap reachability check for readiness probes. */
   ping(): Promise<void>;

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { api, basicOf, type Credentials } from './auth.ts';
 import {
   type Descriptor,
@@ -273,5 +276,29 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
     await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+/**
+ * The rows of replication_registries as the server stored them, read from its database (SQLite in
+ * the data directory, or the PostgreSQL database the test harness made for it).
+ */
+export async function storedEndpoints(dataDir: string): Promise<unknown[]> {
+  const base = process.env.WHARF_TEST_DATABASE_URL_BASE;
+  if (base === undefined || base === '') {
+    const db = new Database(join(dataDir, 'wharf.db'), { readonly: true });
+    try {
+      return db.prepare('select * from replication_registries').all();
+    } finally {
+      db.close();
+    }
+  }
+  const name = `wharf_test_${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)}`;
+  const client = new pg.Client({ connectionString: new URL(name, base).href });
+  await client.connect();
+  try {
+    return (await client.query('select * from replication_registries')).rows;
+  } finally {
+    await client.end();
   }
 }

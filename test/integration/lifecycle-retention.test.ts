@@ -83,6 +83,19 @@ describe('retention', () => {
       'rules.0.count',
       'schedule',
     ]);
+    const document = await api(wharf.url, 'GET', '/openapi.json');
+    assert.equal(document.status, 200);
+    const paths = document.json<{ paths: Record<string, Record<string, { operationId: string }>> }>().paths;
+    assert.deepEqual(
+      [
+        paths['/projects/{name}/retention/runs']?.post?.operationId,
+        paths['/projects/{name}/repositories/{repository}']?.delete?.operationId,
+        paths['/projects/{name}/immutability-rules/{id}']?.put?.operationId,
+        paths['/projects/{name}/quota']?.put?.operationId,
+        paths['/usage/recompute']?.post?.operationId,
+      ],
+      ['startRetentionRun', 'deleteRepository', 'updateImmutabilityRule', 'setProjectQuota', 'recomputeUsage'],
+    );
     const missing = await api(wharf.url, 'POST', '/projects/count/retention/runs', { as: owner, body: {} });
     assert.equal(missing.status, 404);
     assert.equal(firstError(missing).message, 'project count has no retention policy');

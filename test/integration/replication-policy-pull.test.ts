@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { EventReceiver } from '../helpers/event-receiver.ts';
 import { MediaType, send } from '../helpers/http.ts';
 import { type ReferenceRegistry, startReferenceRegistry } from '../helpers/reference-registry.ts';
 import {
   adminApi,
   allTasks,
   type ExecutionBody,
+  eventually,
   fetchFrom,
   pushTestImage,
   pushTestIndex,
   startReplicationWharf,
+  storedEndpoints,
   type Target,
   type TestImage,
   type TestIndex,
@@ -31,10 +34,21 @@ let local: Target;
 let endpointId: number;
 const images: Record<string, TestImage> = {};
 let nginx: TestIndex;
+let receiver: EventReceiver;
 
 before(async () => {
   reference = await startReferenceRegistry();
-  wharf = await startReplicationWharf();
+  receiver = await EventReceiver.start();
+  wharf = await startReplicationWharf({
+    configYaml: [
+      'notifications:',
+      '  endpoints:',
+      '    - name: events',
+      `      url: ${receiver.url()}`,
+      '      format: cloudevents',
+      '',
+    ].join('\n'),
+  });
   remote = { url: reference.url };
   local = wharfTarget(wharf);
   images['alpine:3.19'] = await pushTestImage(remote, 'library/alpine', '3.19');
@@ -47,6 +61,7 @@ before(async () => {
 after(async () => {
   await wharf?.close();
   await reference?.close();
+  await receiver?.stop();
 });
 
 describe('registry endpoints', () => {
@@ -89,10 +104,30 @@ describe('registry endpoints', () => {
     assert.equal(anonymous.status, 401);
   });
 
+  test('are described in the OpenAPI document, without the secret in any answer', async () => {
+    const document = await send(`${wharf.url}/api/v1/openapi.json`);
+    assert.equal(document.status, 200);
+    const paths = document.json<{ paths: Record<string, Record<string, { tags: string[] }>> }>().paths;
+    for (const [path, method] of [
+      ['/registries', 'post'],
+      ['/registries/ping', 'post'],
+      ['/registries/{id}', 'put'],
+      ['/replication/policies/{id}', 'delete'],
+      ['/replication/executions', 'post'],
+      ['/replication/executions/{id}', 'put'],
+      ['/replication/executions/{id}/tasks', 'get'],
+    ] as const) {
+      assert.deepEqual(paths[path]?.[method]?.tags, ['replication'], `${method} ${path}`);
+    }
+    const answer = JSON.stringify(paths['/registries/{id}']?.get);
+    assert.ok(answer.includes('has_secret') && !answer.includes('access_secret'));
+  });
+
   test('are stored encrypted', async () => {
-    const { stdout } = await sqliteDump(wharf.dataDir);
-    assert.ok(stdout.includes('replicator'), 'the access key is stored');
-    assert.ok(!stdout.includes('very-secret-value'), 'the secret is not stored in clear');
+    const stored = JSON.stringify(await storedEndpoints(wharf.dataDir));
+    assert.ok(stored.includes('replicator'), 'the access key is stored');
+    assert.match(stored, /"access_secret":"v1:/, 'the secret is stored sealed');
+    assert.ok(!stored.includes('very-secret-value'), 'the secret is not stored in clear');
   });
 });
 
@@ -274,19 +309,20 @@ describe('a pull policy', () => {
     assert.ok(bytes && Number(bytes[1]) > execution.bytes, 'bytes are counted');
   });
 
+  test('publishes replication.finished events', async () => {
+    await eventually('the events arrived', async () =>
+      receiver.deliveries.some((delivery) => delivery.body.toString().includes('mirror-library')),
+    );
+    const finished = receiver.deliveries
+      .map((delivery) => delivery.body.toString())
+      // CloudEvents name replication.finished as Harbor does.
+      .filter((body) => body.includes('"type":"harbor.replication.status.changed"') && body.includes('mirror-library'));
+    assert.ok(finished.length >= 1);
+    assert.match(finished[0] ?? '', /"status":"succeeded"/);
+    assert.match(finished[0] ?? '', /"direction":"pull"/);
+  });
+
   test('an endpoint in use cannot be deleted', async () => {
     await adminApi(wharf.url, 'DELETE', `/registries/${endpointId}`, 409);
   });
 });
-
-/** The metadata database's contents as text (sqlite3's .dump), to look for a secret stored in clear. */
-async function sqliteDump(dataDir: string): Promise<{ stdout: string }> {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(`${dataDir}/wharf.db`, { readonly: true });
-  try {
-    const rows = db.prepare('select * from replication_registries').all();
-    return { stdout: JSON.stringify(rows) };
-  } finally {
-    db.close();
-  }
-}

@@ -3,7 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MediaType, type PushedImage, pushImage, pushManifest, send } from '../helpers/http.ts';
+import {
+  emptyDescriptor,
+  emptyJson,
+  MediaType,
+  ociIndex,
+  type PushedImage,
+  pushBlob,
+  pushImage,
+  pushManifest,
+  send,
+  sha256,
+} from '../helpers/http.ts';
 import { readLayoutIndex } from '../helpers/images.ts';
 import { type ReferenceRegistry, startReferenceRegistry } from '../helpers/reference-registry.ts';
 import { startWharf, type WharfProcess } from '../helpers/wharf.ts';
@@ -42,6 +53,7 @@ describe('wharf sync', () => {
   let reference: ReferenceRegistry;
   const app = new Map<string, PushedImage>();
   const web = new Map<string, PushedImage>();
+  let signature: string;
   const insecure = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 
   before(async () => {
@@ -50,6 +62,39 @@ describe('wharf sync', () => {
     for (const tag of ['1.0', '1.1', '2.0', 'latest', 'dev-7']) {
       app.set(tag, await pushImage(reference.url, 'src/app', tag, { docker: tag === '2.0' }));
     }
+    // A signature of 2.0 kept the way registries without the referrers API keep it: under the
+    // fallback tag sha256-<hex>, which is not an image to sync of its own.
+    await pushBlob(reference.url, 'src/app', emptyJson);
+    const subject = app.get('2.0') as PushedImage;
+    const signatureBytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        artifactType: 'application/vnd.example.signature',
+        config: emptyDescriptor,
+        layers: [emptyDescriptor],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
+      }),
+    );
+    signature = (
+      await pushManifest(reference.url, 'src/app', sha256(signatureBytes), signatureBytes, MediaType.ociManifest)
+    ).digest;
+    await pushManifest(
+      reference.url,
+      'src/app',
+      subject.digest.replace(':', '-'),
+      ociIndex({
+        manifests: [
+          {
+            mediaType: MediaType.ociManifest,
+            digest: signature,
+            size: signatureBytes.length,
+            artifactType: 'application/vnd.example.signature',
+          },
+        ],
+      }),
+      MediaType.ociIndex,
+    );
     // Two tags of one image: copied once, tagged twice.
     const first = await pushImage(reference.url, 'src/web', 'a');
     await pushManifest(reference.url, 'src/web', 'b', first.bytes, first.mediaType);
@@ -117,6 +162,11 @@ describe('wharf sync', () => {
     assert.deepEqual(await tagsOf(wharf.url, 'all/src/app'), ['1.0', '1.1', '1.2', '2.0', 'dev-7', 'latest']);
     assert.deepEqual(await tagsOf(wharf.url, 'all/src/web'), ['a', 'b']);
     assert.equal(await digestOf(wharf.url, 'all/src/app', '2.0'), app.get('2.0')?.digest);
+    const referrers = await send(`${wharf.url}/v2/all/src/app/referrers/${app.get('2.0')?.digest}`);
+    assert.deepEqual(
+      referrers.json<{ manifests: { digest: string }[] }>().manifests.map((entry) => entry.digest),
+      [signature],
+    );
     assert.equal(await digestOf(wharf.url, 'all/src/web', 'b'), web.get('a')?.digest);
   });
 
@@ -126,9 +176,16 @@ describe('wharf sync', () => {
       await runWharf(['sync', '--src-tls-verify=false', `docker://${reference.host}`, `oci:${layout}`]),
       'sync into a layout',
     );
-    const names = (await readLayoutIndex(layout)).manifests
+    const entries = (await readLayoutIndex(layout)).manifests;
+    const names = entries
       .map((entry) => entry.annotations?.['org.opencontainers.image.ref.name'])
+      .filter(Boolean)
       .sort();
+    // The signature of 2.0 is listed without a name, so that it is found again as a referrer.
+    assert.deepEqual(
+      entries.filter((entry) => entry.annotations === undefined).map((entry) => entry.digest),
+      [signature],
+    );
     assert.deepEqual(names, [
       'src/app:1.0',
       'src/app:1.1',

@@ -26,6 +26,10 @@ const suites = [
   'test/integration/audit-log.test.ts',
   'test/integration/events-payloads.test.ts',
   'test/integration/proxy-cache.test.ts',
+  'test/integration/lifecycle-deletion.test.ts',
+  'test/integration/lifecycle-quota.test.ts',
+  'test/integration/replication-policy-pull.test.ts',
+  'test/integration/replication-policy-push.test.ts',
 ];
 
 const postgres = await startPostgres();

@@ -12,6 +12,7 @@ import { reviewSettingsOf } from '../../src/gc/review-settings.ts';
 import { MetadataStore } from '../../src/metadata/metadata-store.ts';
 import { openSqlite } from '../../src/metadata/open-sqlite.ts';
 import { createLogger } from '../../src/observability/logger.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { RegistryService } from '../../src/registry/registry-service.ts';
 import { FilesystemDriver } from '../../src/storage/filesystem/filesystem-driver.ts';
@@ -288,6 +289,74 @@ test('gc.deleteuntagged collects untagged manifests but keeps referrers of a liv
     for (const content of [config, layer, sigConfig, sigLayer]) {
       assert.equal(await h.storage.statBlob(content.digest), undefined);
     }
+  } finally {
+    await h.close();
+  }
+});
+
+test('deleting a repository queues its blobs; those no other repository references are collected', async () => {
+  const h = await harness();
+  try {
+    const [config, own, shared] = [blob(), blob(), blob()];
+    for (const content of [config, own, shared]) await push(h, 'app/gone', content);
+    await h.registry.putManifest(
+      'app/gone',
+      'v1',
+      imageManifest(config.digest, [own.digest, shared.digest]),
+      undefined,
+    );
+    const [otherConfig] = [blob()];
+    await push(h, 'app/kept', otherConfig);
+    await push(h, 'app/kept', shared);
+    await h.registry.putManifest('app/kept', 'v1', imageManifest(otherConfig.digest, [shared.digest]), undefined);
+    await collectAll(h);
+
+    assert.ok(await h.metadata.deleteRepository('app/gone'));
+    assert.deepEqual(await collectAll(h), { blobs: 2, manifests: 0 });
+    assert.equal(await h.storage.statBlob(config.digest), undefined);
+    assert.equal(await h.storage.statBlob(own.digest), undefined);
+    assert.equal(await h.metadata.findRepositoryBlob('app/kept', shared.digest), 64);
+    assert.equal((await h.storage.statBlob(shared.digest))?.size, 64);
+  } finally {
+    await h.close();
+  }
+});
+
+test('the review queue gauges report depth, due reviews and the age of the oldest', async () => {
+  const h = await harness({ reviewAfterMs: 60_000 });
+  try {
+    const metrics = createMetrics();
+    const collector = new OnlineCollector(
+      h.metadata,
+      h.storage,
+      { workers: 1, intervalMs: 1000, deleteUntagged: false },
+      logger,
+      metrics.gc,
+    );
+    for (const content of [blob(), blob(), blob()]) await push(h, 'app/web', content);
+    const now = Date.now();
+    await collector.reportQueues(now);
+    let text = await metrics.render();
+    assert.match(text, /^wharf_gc_review_queue_depth\{queue="blob"\} 3$/m);
+    assert.match(text, /^wharf_gc_review_queue_due\{queue="blob"\} 0$/m);
+    assert.match(text, /^wharf_gc_review_queue_oldest_due_age_seconds\{queue="blob"\} 0$/m);
+
+    // Two minutes later every review is due, the oldest for a little over a minute.
+    await collector.reportQueues(now + 120_000);
+    text = await metrics.render();
+    assert.match(text, /^wharf_gc_review_queue_due\{queue="blob"\} 3$/m);
+    const age = Number(/^wharf_gc_review_queue_oldest_due_age_seconds\{queue="blob"\} (\S+)$/m.exec(text)?.[1]);
+    assert.ok(age >= 60 && age <= 65, `oldest due review waited ${age} s`);
+
+    const run = await collector.runOnce(now + 120_000);
+    assert.deepEqual(
+      { reviewed: run.reviewed, blobsDeleted: run.blobsDeleted, bytesDeleted: run.bytesDeleted },
+      { reviewed: 3, blobsDeleted: 3, bytesDeleted: 192 },
+    );
+    text = await metrics.render();
+    assert.match(text, /^wharf_gc_runs_total 1$/m);
+    assert.match(text, /^wharf_gc_blobs_deleted_total 3$/m);
+    assert.match(text, /^wharf_gc_bytes_deleted_total 192$/m);
   } finally {
     await h.close();
   }

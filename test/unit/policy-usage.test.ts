@@ -106,6 +106,64 @@ describe('project usage', () => {
   });
 });
 
+describe('usage after writes of other layers', () => {
+  it('releases a blob once when several manifests sharing it are deleted in one statement', async () => {
+    const { store, quotas } = await openStore();
+    await store.commitBlob('team/a', layerA, 1000);
+    await store.commitBlob('team/a', layerB, 10);
+    const one = manifest('team/a', 'one', [layerA]);
+    const two = manifest('team/a', 'two', [layerA, layerB]);
+    await store.putManifest(one);
+    await store.putManifest(two);
+    await store.writeWithChanges(async (trx, report) => {
+      const rows = await trx.selectFrom('manifests').select(['id', 'digest', 'size']).execute();
+      await trx
+        .deleteFrom('manifests')
+        .where(
+          'id',
+          'in',
+          rows.map((row) => row.id),
+        )
+        .execute();
+      for (const [row, record] of [
+        [rows.find((each) => each.digest === one.digest), one],
+        [rows.find((each) => each.digest === two.digest), two],
+      ] as const) {
+        assert.ok(row);
+        await report({
+          type: 'manifest.deleted',
+          repository: 'team/a',
+          digest: row.digest,
+          mediaType: record.mediaType,
+          size: Number(row.size),
+          subjectDigest: undefined,
+          tags: [],
+          blobDigests: record.blobDigests,
+          childDigests: [],
+        });
+      }
+    });
+    assert.deepEqual((await quotas.project('team')).used, { bytes: 0, artifacts: 0 });
+    assert.deepEqual((await quotas.recompute(projectScope('team'))).before, { bytes: 0, artifacts: 0 });
+    await store.close();
+  });
+
+  it('counts, at startup, projects whose usage was never recorded', async () => {
+    const store = new MetadataStore(await openSqlite(':memory:'));
+    const quotas = new Quotas(store.db, undefined);
+    await store.commitBlob('old/a', layerA, 500);
+    const before = manifest('old/a', 'before', [layerA]);
+    await store.putManifest(before);
+    assert.equal(await quotas.countUncounted(), 1);
+    assert.equal(await quotas.countUncounted(), 0);
+    assert.deepEqual((await quotas.recompute(projectScope('old'))).before, {
+      bytes: 500 + before.payload.length,
+      artifacts: 1,
+    });
+    await store.close();
+  });
+});
+
 describe('quotas', () => {
   it('refuse a blob that alone exceeds the project quota, and a manifest that would', async () => {
     const { store, projects, quotas } = await openStore();

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ArtifactSelector } from '../../src/replication/policies/artifact-filter.ts';
 import { BandwidthLimiter } from '../../src/replication/policies/bandwidth-limiter.ts';
+import { normalizeEndpointUrl } from '../../src/replication/policies/endpoint-url.ts';
 import { compileGlob } from '../../src/replication/policies/glob.ts';
 import { destinationRepository } from '../../src/replication/policies/namespace-rewrite.ts';
-import { normalizeEndpointUrl } from '../../src/replication/policies/replication-service.ts';
 import { SecretBox, SecretUnreadableError } from '../../src/replication/policies/secret-box.ts';
 
 describe('replication filter globs', () => {

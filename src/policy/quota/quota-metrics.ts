@@ -7,11 +7,14 @@ const snapshotMs = 1_000;
 /**
  * Usage and quotas as gauges, read from the database when scraped: `wharf_project_storage_bytes`,
  * `wharf_project_artifacts` and their quotas per project (a quota gauge only where one is set), and
- * the registry's usage and `storage.quota`.
+ * with `storage.quota` the registry's usage and quota.
  */
 export function registerQuotaMetrics(registry: Registry, quotas: Quotas): void {
   let snapshot: { at: number; reading: ReturnType<typeof read> } | undefined;
-  const read = async () => ({ projects: await quotas.listProjects(), registry: await quotas.registry() });
+  const read = async () => ({
+    projects: await quotas.listProjects(),
+    registry: quotas.registryUsageKept ? await quotas.registry() : undefined,
+  });
   const current = () => {
     if (!snapshot || Date.now() - snapshot.at > snapshotMs) {
       snapshot = { at: Date.now(), reading: read() };
@@ -66,22 +69,25 @@ export function registerQuotaMetrics(registry: Registry, quotas: Quotas): void {
         ),
       ),
   );
-  new Gauge({
-    name: 'wharf_registry_storage_bytes',
-    help: 'Bytes the registry holds: distinct blobs its manifests reference, plus the manifests.',
-    registers,
-    async collect() {
-      this.set((await current()).registry.used.bytes);
-    },
-  });
+  // Without storage.quota the registry's usage is not kept, and counting it at every scrape costs a
+  // scan of every manifest's blobs: it is left to GET /api/v1/usage then.
   if (quotas.registryUsageKept) {
+    new Gauge({
+      name: 'wharf_registry_storage_bytes',
+      help: 'Bytes the registry holds: distinct blobs its manifests reference, plus the manifests.',
+      registers,
+      async collect() {
+        const registry = (await current()).registry;
+        if (registry) this.set(registry.used.bytes);
+      },
+    });
     new Gauge({
       name: 'wharf_registry_quota_bytes',
       help: 'storage.quota: the bytes the whole registry may hold.',
       registers,
       async collect() {
-        const limit = (await current()).registry.limits.bytes;
-        if (limit !== null) this.set(limit);
+        const limit = (await current()).registry?.limits.bytes;
+        if (limit != null) this.set(limit);
       },
     });
   }

@@ -133,6 +133,26 @@ export class Quotas {
     return results;
   }
 
+  /**
+   * Counts the projects that hold repositories but have no usage recorded (a database from before
+   * quotas), so every write finds its project counted; returns how many there were.
+   */
+  async countUncounted(): Promise<number> {
+    const recorded = await this.db
+      .selectFrom('storage_usage')
+      .select('scope')
+      .where('scope', 'like', 'project:%')
+      .execute();
+    const counted = new Set(recorded.map((row) => row.scope.slice('project:'.length)));
+    const uncounted = new Set<string>();
+    for (const row of await this.db.selectFrom('repositories').select('name').execute()) {
+      const project = projectOf(row.name);
+      if (!counted.has(project)) uncounted.add(project);
+    }
+    for (const project of uncounted) await this.recompute(projectScope(project));
+    return uncounted.size;
+  }
+
   /** Drops the usage row of a project that no longer exists and holds nothing. */
   async forgetEmptyProject(project: string): Promise<void> {
     await this.db

@@ -4,12 +4,13 @@ import type { ChangeListener } from '../../metadata/metadata-changes.ts';
 import type { Database } from '../../metadata/schema.ts';
 import { RegistryError } from '../../oci/errors.ts';
 import { limitsOf } from './quota-limits.ts';
-import { lockUsage, measureUsage, readUsage, unsharedBlobBytes, writeUsage } from './usage-queries.ts';
+import { lockUsage, measureUsage, readUsage, unsharedBlobs, writeUsage } from './usage-queries.ts';
 import {
   describeScope,
   projectScope,
   type QuotaLimits,
   registryScope,
+  scopeKey,
   type Usage,
   type UsageScope,
 } from './usage-scope.ts';
@@ -34,6 +35,8 @@ interface ManifestChange {
  *   no other manifest of the project references yet; a manifest deleted takes the same away. The
  *   usage row is locked first, so concurrent pushes and deletes in a project take turns there and
  *   each sees what the others committed: the sum never drifts, and never overshoots a quota.
+ * - a writer may delete several manifests at once and then report each deletion (garbage
+ *   collection does); a stored manifest must be reported before the next one is written.
  * - a blob committed or mounted is counted only once a manifest references it (an interrupted push
  *   consumes nothing), but a blob that alone would exceed the quota is refused at once, so a push
  *   that cannot fit stops at its first layer instead of uploading everything first.
@@ -66,6 +69,21 @@ export function usageLedger(options: UsageLedgerOptions): ChangeListener {
   };
 }
 
+/**
+ * Blobs each transaction released already, per scope. A writer that deletes several manifests in one
+ * statement and then reports each (garbage collection) would otherwise release a blob they shared
+ * once per manifest: after the statement none of them references it any more.
+ */
+const releasedBlobs = new WeakMap<Transaction<Database>, Map<string, Set<string>>>();
+
+function releasedIn(trx: Transaction<Database>, scope: UsageScope): Set<string> {
+  const byScope = releasedBlobs.get(trx) ?? new Map<string, Set<string>>();
+  releasedBlobs.set(trx, byScope);
+  const digests = byScope.get(scopeKey(scope)) ?? new Set<string>();
+  byScope.set(scopeKey(scope), digests);
+  return digests;
+}
+
 async function record(
   trx: Transaction<Database>,
   scope: UsageScope,
@@ -74,8 +92,11 @@ async function record(
   registryQuotaBytes: number | undefined,
 ): Promise<void> {
   const { usage, fresh } = await lockUsage(trx, scope);
-  const blobBytes = await unsharedBlobBytes(trx, scope, manifest.blobDigests, manifest);
-  const change: Usage = { bytes: sign * (manifest.size + blobBytes), artifacts: sign };
+  const released = sign < 0 ? releasedIn(trx, scope) : undefined;
+  const candidates = released ? manifest.blobDigests.filter((digest) => !released.has(digest)) : manifest.blobDigests;
+  const blobs = await unsharedBlobs(trx, scope, candidates, manifest);
+  for (const digest of blobs.digests) released?.add(digest);
+  const change: Usage = { bytes: sign * (manifest.size + blobs.bytes), artifacts: sign };
   // A row created now starts from the scope's contents, which already include this write.
   const before = fresh ? minus(await measureUsage(trx, scope), change) : usage;
   if (sign > 0) assertWithin(scope, before, change, await limitsOf(trx, scope, registryQuotaBytes));
@@ -91,8 +112,7 @@ async function checkBlob(
 ): Promise<void> {
   const limits = await limitsOf(trx, scope, registryQuotaBytes);
   if (limits.bytes === null) return;
-  const added = await unsharedBlobBytes(trx, scope, [digest]);
-  if (added === 0) return;
+  if ((await unsharedBlobs(trx, scope, [digest])).digests.length === 0) return;
   const used = (await readUsage(trx, scope)) ?? { bytes: 0, artifacts: 0 };
   assertWithin(scope, used, { bytes: size, artifacts: 0 }, { bytes: limits.bytes, artifacts: null });
 }

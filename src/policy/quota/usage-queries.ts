@@ -36,20 +36,22 @@ export async function measureUsage(executor: Executor, scope: UsageScope): Promi
 }
 
 /**
- * The bytes of those of `digests` that no manifest of the scope references, `except` the manifest
- * named (the one being stored): what storing or deleting a manifest adds to or frees in the scope.
+ * Those of `digests` that no manifest of the scope references, `except` the manifest named (the
+ * one being stored), with their bytes: what storing or deleting a manifest adds to or frees in the
+ * scope.
  */
-export async function unsharedBlobBytes(
+export async function unsharedBlobs(
   executor: Executor,
   scope: UsageScope,
   digests: readonly string[],
   except?: { repository: string; digest: string },
-): Promise<number> {
+): Promise<{ bytes: number; digests: string[] }> {
   let bytes = 0;
+  const unshared: string[] = [];
   for (const chunk of chunked([...new Set(digests)])) {
     const rows = await executor
       .selectFrom('blobs')
-      .select('blobs.size')
+      .select(['blobs.digest', 'blobs.size'])
       .where('blobs.digest', 'in', chunk)
       .where((eb) =>
         eb.not(
@@ -75,9 +77,12 @@ export async function unsharedBlobBytes(
         ),
       )
       .execute();
-    for (const row of rows) bytes += Number(row.size);
+    for (const row of rows) {
+      bytes += Number(row.size);
+      unshared.push(row.digest);
+    }
   }
-  return bytes;
+  return { bytes, digests: unshared };
 }
 
 /**

@@ -20,7 +20,7 @@ export {
   manifestMediaTypes,
   verifiedManifestDigest,
 } from './manifest-content.ts';
-export { referrersFallbackTag } from './referrers.ts';
+export { isReferrersFallbackTag, referrersFallbackTag } from './referrers.ts';
 export {
   type ManifestHead,
   type PageOptions,

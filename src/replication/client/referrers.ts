@@ -11,6 +11,15 @@ export function referrersFallbackTag(subject: Digest): string {
   return `${digestAlgorithm(subject)}-${digestHex(subject)}`.slice(0, 128);
 }
 
+/**
+ * Whether a tag is a referrers fallback index (`sha256-<64 hex>`) rather than an image: copying the
+ * referrers with their subject recreates it where it is needed. cosign's `sha256-<hex>.sig` tags are
+ * images and do not match.
+ */
+export function isReferrersFallbackTag(tag: string): boolean {
+  return /^(sha256-[a-f0-9]{64}|sha512-[a-f0-9]{64})$/.test(tag);
+}
+
 /** The descriptor a referrers list holds for a manifest: its type, artifact type and annotations. */
 export function referrerDescriptor(
   manifest: { digest: Digest; mediaType: string; size: number },

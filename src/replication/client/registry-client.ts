@@ -1,13 +1,10 @@
-import { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
+import type { Readable } from 'node:stream';
 import { type Digest, digestAlgorithm, digestOf, isDigest, parseDigest } from '../../oci/digest.ts';
 import { type Descriptor, maxManifestBytes, parseDescriptor, parseManifest } from '../../oci/manifest.ts';
 import { MediaTypes } from '../../oci/media-types.ts';
 import { type BlobDownload, downloadBlob } from './blob-download.ts';
 import { mountBlob, uploadBlob } from './blob-upload.ts';
-import type { CredentialSource } from './credentials.ts';
-import { createDispatcher, type ProxyOptions, type TimeoutOptions, type TlsOptions } from './http-dispatcher.ts';
-import { discardBody, type HttpExchange, type HttpResponse, headerValue, readBody } from './http-exchange.ts';
+import { discardBody, type HttpResponse, headerValue, readBody } from './http-exchange.ts';
 import { nextLink } from './link-header.ts';
 import {
   type ManifestContent,
@@ -16,35 +13,11 @@ import {
   verifiedManifestDigest,
 } from './manifest-content.ts';
 import { filterByArtifactType, referrerDescriptor, referrersFallbackTag, withReferrer } from './referrers.ts';
-import { RegistryAuth } from './registry-auth.ts';
-import { DigestMismatchError, isNotFound, parseErrorBody, RegistryClientError } from './registry-client-error.ts';
-import { canonicalRegistryHost, registryBaseUrl } from './registry-host.ts';
-import {
-  isConnectionError,
-  isRetryableStatus,
-  parseRetryAfter,
-  type RetryOptions,
-  type RetryPolicy,
-  retryDelayMs,
-  retryPolicy,
-  sleep,
-} from './retry-policy.ts';
+import { DigestMismatchError, isNotFound, RegistryClientError } from './registry-client-error.ts';
+import { RegistryHttp, type RegistryHttpOptions } from './registry-http.ts';
 import { catalogScope, repositoryScope } from './scope.ts';
-import { parseWwwAuthenticate } from './www-authenticate.ts';
 
-export interface RegistryClientOptions {
-  /**
-   * The registry: `https://registry.example.com`, `http://127.0.0.1:5000` (a path prefix is kept),
-   * or a bare `host[:port]`, which means HTTPS (`docker.io` means Docker Hub's API host).
-   */
-  registry: string;
-  credentials?: CredentialSource;
-  tls?: TlsOptions;
-  proxy?: ProxyOptions;
-  timeouts?: TimeoutOptions;
-  retry?: RetryOptions;
-  /** Default `wharf-registry-client`. */
-  userAgent?: string;
+export interface RegistryClientOptions extends RegistryHttpOptions {
   /** Upload blobs larger than this in PATCH chunks of this many bytes; 0 (the default) streams each in one PUT. */
   chunkSize?: number;
   /**
@@ -52,8 +25,6 @@ export interface RegistryClientOptions {
    * OCI-Subject in the answer), add it to the `<alg>-<hex>` fallback tag index. Default true.
    */
   referrersTagFallback?: boolean;
-  /** Share connection pools with other clients; the client then leaves it open on close(). */
-  dispatcher?: Dispatcher;
 }
 
 export interface ManifestHead {
@@ -84,8 +55,6 @@ export interface PageOptions {
 }
 
 const maxListingBytes = 16 * 1024 * 1024;
-const maxErrorBytes = 64 * 1024;
-const maxRedirects = 5;
 
 /**
  * A client for one OCI / Docker Registry v2 API endpoint (Wharf, Distribution, Docker Hub, Harbor,
@@ -101,45 +70,21 @@ const maxRedirects = 5;
 export class RegistryClient {
   /** The registry's canonical name (`docker.io`, `registry.example.com:5000`), for messages and comparisons. */
   readonly registry: string;
-  private readonly auth: RegistryAuth;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
-  private readonly retry: RetryPolicy;
-  private readonly userAgent: string;
+  private readonly http: RegistryHttp;
   private readonly chunkSize: number;
   private readonly referrersTagFallback: boolean;
-  private readonly insecure: boolean;
-  private base: Promise<URL> | undefined;
   private readonly fallbackTagUpdates = new Map<string, Promise<void>>();
 
-  constructor(private readonly options: RegistryClientOptions) {
-    this.registry = canonicalRegistryHost(registryBaseUrl(options.registry).host);
-    this.dispatcher =
-      options.dispatcher ?? createDispatcher({ tls: options.tls, timeouts: options.timeouts, proxy: options.proxy });
-    this.ownsDispatcher = options.dispatcher === undefined;
-    this.retry = retryPolicy(options.retry);
-    this.userAgent = options.userAgent ?? 'wharf-registry-client';
+  constructor(options: RegistryClientOptions) {
+    this.http = new RegistryHttp(options);
+    this.registry = this.http.registry;
     this.chunkSize = options.chunkSize ?? 0;
     this.referrersTagFallback = options.referrersTagFallback ?? true;
-    this.insecure = options.tls?.insecure ?? false;
-    this.auth = new RegistryAuth(options.credentials, async (url, init) => {
-      const response = await this.send({
-        method: init.method,
-        url,
-        scopes: [],
-        headers: init.headers,
-        ...(init.body === undefined ? {} : { body: Buffer.from(init.body) }),
-        expect: [200, 400, 401, 403, 404],
-        authenticate: false,
-      });
-      return { status: response.status, text: (await readBody(response.body, maxErrorBytes, 'token')).toString() };
-    });
   }
 
   /** The base URL requests go to (HTTPS, or HTTP for an insecure bare host whose HTTPS failed). */
   baseUrl(): Promise<URL> {
-    this.base ??= this.chooseBase();
-    return this.base;
+    return this.http.baseUrl();
   }
 
   /**
@@ -147,10 +92,10 @@ export class RegistryClient {
    * when it asks for any (a Bearer registry is asked for a token with no scope).
    */
   async ping(signal?: AbortSignal): Promise<PingResult> {
-    const response = await this.send({ method: 'GET', url: '/v2/', scopes: [], expect: [200], signal });
+    const response = await this.http.send({ method: 'GET', url: '/v2/', scopes: [], expect: [200], signal });
     await discardBody(response.body);
     return {
-      authScheme: this.auth.scheme,
+      authScheme: this.http.authScheme,
       apiVersion: headerValue(response.headers, 'docker-distribution-api-version'),
     };
   }
@@ -163,7 +108,7 @@ export class RegistryClient {
     reference: string,
     options: { accept?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<ManifestContent> {
-    const response = await this.send({
+    const response = await this.http.send({
       method: 'GET',
       url: `/v2/${repository}/manifests/${reference}`,
       scopes: [repositoryScope(repository, 'pull')],
@@ -182,7 +127,7 @@ export class RegistryClient {
     reference: string,
     options: { accept?: readonly string[]; signal?: AbortSignal } = {},
   ): Promise<ManifestHead | undefined> {
-    const response = await this.send({
+    const response = await this.http.send({
       method: 'HEAD',
       url: `/v2/${repository}/manifests/${reference}`,
       scopes: [repositoryScope(repository, 'pull')],
@@ -219,7 +164,7 @@ export class RegistryClient {
     const digest = reference.includes(':')
       ? verifiedManifestDigest(manifest.bytes, reference, undefined)
       : digestOf(manifest.bytes);
-    const response = await this.send({
+    const response = await this.http.send({
       method: 'PUT',
       url: `/v2/${repository}/manifests/${reference}`,
       scopes: [repositoryScope(repository, 'pull', 'push')],
@@ -249,7 +194,7 @@ export class RegistryClient {
   }
 
   async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<void> {
-    const response = await this.send({
+    const response = await this.http.send({
       method: 'DELETE',
       url: `/v2/${repository}/manifests/${digest}`,
       scopes: [repositoryScope(repository, 'delete')],
@@ -263,7 +208,7 @@ export class RegistryClient {
 
   /** The blob's size when the repository holds it, else undefined. */
   async statBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<number | undefined> {
-    const response = await this.send({
+    const response = await this.http.send({
       method: 'HEAD',
       url: `/v2/${repository}/blobs/${digest}`,
       scopes: [repositoryScope(repository, 'pull')],
@@ -288,7 +233,7 @@ export class RegistryClient {
     return downloadBlob(
       descriptor,
       (offset) =>
-        this.send({
+        this.http.send({
           method: 'GET',
           url: `/v2/${repository}/blobs/${descriptor.digest}`,
           scopes: [repositoryScope(repository, 'pull')],
@@ -296,7 +241,7 @@ export class RegistryClient {
           expect: offset > 0 ? [200, 206] : [200],
           signal: options.signal,
         }),
-      this.retry,
+      this.http.retry,
       options.onResume,
     );
   }
@@ -311,12 +256,12 @@ export class RegistryClient {
     content: Readable,
     signal?: AbortSignal,
   ): Promise<void> {
-    return uploadBlob((exchange) => this.send(exchange), repository, descriptor, content, this.chunkSize, signal);
+    return uploadBlob((exchange) => this.http.send(exchange), repository, descriptor, content, this.chunkSize, signal);
   }
 
   /** Links a blob `from` holds into `repository` on the registry itself; false when the registry would not. */
   mountBlob(repository: string, digest: Digest, from: string): Promise<boolean> {
-    return mountBlob((exchange) => this.send(exchange), repository, digest, from);
+    return mountBlob((exchange) => this.http.send(exchange), repository, digest, from);
   }
 
   // Listings
@@ -346,7 +291,7 @@ export class RegistryClient {
     let url: string | URL | undefined = `/v2/${repository}/referrers/${subject}${query}`;
     let first = true;
     while (url !== undefined) {
-      const response: HttpResponse = await this.send({
+      const response: HttpResponse = await this.http.send({
         method: 'GET',
         url,
         scopes,
@@ -371,7 +316,7 @@ export class RegistryClient {
 
   /** Closes the connection pools the client opened. */
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    await this.http.close();
   }
 
   // Internals
@@ -433,7 +378,7 @@ export class RegistryClient {
   ): AsyncGenerator<string> {
     let url: string | URL | undefined = options.pageSize === undefined ? path : `${path}?n=${options.pageSize}`;
     while (url !== undefined) {
-      const response: HttpResponse = await this.send({
+      const response: HttpResponse = await this.http.send({
         method: 'GET',
         url,
         scopes,
@@ -452,135 +397,6 @@ export class RegistryClient {
       }
       for (const entry of entries ?? []) if (typeof entry === 'string') yield entry;
       url = nextLink(response.headers.link, response.url);
-    }
-  }
-
-  /**
-   * Sends a request: authenticated as the registry asks, redirects followed, 429/5xx and lost
-   * connections retried with backoff (not for a streamed body), other statuses outside `expect`
-   * turned into a RegistryClientError.
-   */
-  private async send(exchange: HttpExchange & { authenticate?: boolean }): Promise<HttpResponse> {
-    const url = typeof exchange.url === 'string' ? await this.resolve(exchange.url) : exchange.url;
-    const replayable = exchange.retry !== false && !(exchange.body instanceof Readable);
-    for (let attempt = 1; ; attempt += 1) {
-      let response: HttpResponse;
-      try {
-        response = await this.sendAuthenticated(url, exchange);
-      } catch (error) {
-        if (error instanceof RegistryClientError) throw error;
-        const retryable = isConnectionError(error);
-        if (retryable && replayable && attempt < this.retry.attempts) {
-          await sleep(retryDelayMs(attempt, this.retry), exchange.signal);
-          continue;
-        }
-        throw new RegistryClientError(`${exchange.method} ${describeUrl(url)}: ${describeCause(error)}`, {
-          retryable,
-          cause: error,
-          method: exchange.method,
-          url: url.href,
-        });
-      }
-      if (exchange.expect.includes(response.status)) return response;
-      const error = await this.errorOf(exchange.method, response);
-      const wait = error.retryAfterMs;
-      if (error.retryable && replayable && attempt < this.retry.attempts && (wait ?? 0) <= this.retry.maxRetryAfterMs) {
-        await sleep(retryDelayMs(attempt, this.retry, wait), exchange.signal);
-        continue;
-      }
-      throw error;
-    }
-  }
-
-  private async sendAuthenticated(
-    url: URL,
-    exchange: HttpExchange & { authenticate?: boolean },
-  ): Promise<HttpResponse> {
-    if (exchange.authenticate === false) return this.dispatch(url, exchange, undefined);
-    const authorization = await this.auth.authorization(exchange.scopes);
-    const response = await this.dispatch(url, exchange, authorization);
-    if (response.status !== 401) return response;
-    const challenges = parseWwwAuthenticate(response.headers['www-authenticate']);
-    const scopes = await this.auth.challenged(challenges, exchange.scopes, authorization);
-    if (scopes === undefined || exchange.body instanceof Readable) return response;
-    await discardBody(response.body);
-    return this.dispatch(url, exchange, await this.auth.authorization(scopes));
-  }
-
-  /** One request, following redirects of GET and HEAD; credentials never go to another origin. */
-  private async dispatch(url: URL, exchange: HttpExchange, authorization: string | undefined): Promise<HttpResponse> {
-    let current = url;
-    let credentials = authorization;
-    for (let hops = 0; ; hops += 1) {
-      const answer = await request(current, {
-        dispatcher: this.dispatcher,
-        method: exchange.method,
-        headers: {
-          'user-agent': this.userAgent,
-          ...exchange.headers,
-          ...(credentials === undefined ? {} : { authorization: credentials }),
-        },
-        ...(exchange.body === undefined ? {} : { body: exchange.body }),
-        ...(exchange.signal === undefined ? {} : { signal: exchange.signal }),
-      });
-      const location = headerValue(answer.headers, 'location');
-      const follow =
-        (exchange.method === 'GET' || exchange.method === 'HEAD') &&
-        [301, 302, 303, 307, 308].includes(answer.statusCode) &&
-        location !== undefined &&
-        hops < maxRedirects;
-      if (!follow) return { status: answer.statusCode, headers: answer.headers, body: answer.body, url: current };
-      await discardBody(answer.body);
-      const next = new URL(location, current);
-      if (next.origin !== current.origin) credentials = undefined;
-      current = next;
-    }
-  }
-
-  private async errorOf(method: string, response: HttpResponse): Promise<RegistryClientError> {
-    let text = '';
-    try {
-      text = (await readBody(response.body, maxErrorBytes, 'error body')).toString('utf8');
-    } catch {
-      // an unreadable or oversized error body: the status says enough
-    }
-    const errors = parseErrorBody(text);
-    const first = errors[0];
-    const said = first ? `${first.code}${first.message ? `: ${first.message}` : ''}` : text.trim().slice(0, 200);
-    return new RegistryClientError(
-      `${method} ${describeUrl(response.url)}: ${response.status}${said ? ` ${said}` : ''}`,
-      {
-        status: response.status,
-        errors,
-        method,
-        url: response.url.href,
-        retryable: isRetryableStatus(response.status),
-        retryAfterMs: parseRetryAfter(headerValue(response.headers, 'retry-after')),
-      },
-    );
-  }
-
-  private async resolve(path: string): Promise<URL> {
-    const base = await this.baseUrl();
-    return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`);
-  }
-
-  /** skopeo's `--tls-verify=false` for a bare host: HTTPS without verification, HTTP if HTTPS fails. */
-  private async chooseBase(): Promise<URL> {
-    const https = registryBaseUrl(this.options.registry);
-    if (/^https?:\/\//i.test(this.options.registry) || !this.insecure) return https;
-    try {
-      const answer = await request(new URL('/v2/', https), {
-        dispatcher: this.dispatcher,
-        method: 'GET',
-        headers: { 'user-agent': this.userAgent },
-      });
-      await discardBody(answer.body);
-      return https;
-    } catch {
-      const http = new URL(https);
-      http.protocol = 'http:';
-      return http;
     }
   }
 }
@@ -608,15 +424,4 @@ function descriptorsOf(bytes: Buffer, what: string): Descriptor[] {
       throw new RegistryClientError(`${what}: ${(error as Error).message}`);
     }
   });
-}
-
-function describeUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
-}
-
-function describeCause(error: unknown): string {
-  if (error instanceof AggregateError && error.message === '') return error.errors.map(describeCause).join('; ');
-  const code = (error as NodeJS.ErrnoException).code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
 }

@@ -16,6 +16,9 @@ import type { Execution, ReplicationPolicy } from './replication-model.ts';
 import type { ReplicationService } from './replication-service.ts';
 import { defaultTaskRetry, type TaskRetryOptions } from './task-retry.ts';
 
+/** Finished executions kept per policy, with their tasks; older ones are deleted as new ones end. */
+const executionHistory = 500;
+
 export interface DispatcherOptions {
   /** Executions this instance runs at the same time (`replication.workers`). */
   workers: number;
@@ -199,6 +202,7 @@ export class ExecutionDispatcher {
       await remote?.close().catch(() => {});
     }
     await this.store.finish(id, outcome.status, outcome.text);
+    await this.store.pruneHistory(policy.id, executionHistory);
     this.metrics.executionEnded(execution.trigger, outcome.status);
     this.logger.info(
       { execution: id, policy: policy.name, status: outcome.status, bytes: outcome.bytes },

@@ -132,6 +132,26 @@ export class ExecutionStore {
     return result;
   }
 
+  /** Deletes the policy's finished executions (and their tasks) beyond the newest `keep`. */
+  async pruneHistory(policyId: number, keep: number): Promise<number> {
+    const cutoff = await this.db
+      .selectFrom('replication_executions')
+      .select('id')
+      .where('policy_id', '=', policyId)
+      .orderBy('id', 'desc')
+      .offset(keep)
+      .limit(1)
+      .executeTakeFirst();
+    if (cutoff === undefined) return 0;
+    const result = await this.db
+      .deleteFrom('replication_executions')
+      .where('policy_id', '=', policyId)
+      .where('id', '<=', cutoff.id)
+      .where('status', 'in', ['succeeded', 'failed', 'stopped'])
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   /** Oldest first: the executions waiting for an instance. */
   async pendingIds(limit: number): Promise<number[]> {
     const rows = await this.db

@@ -2,6 +2,7 @@ import { Cron } from 'croner';
 import { validateFilters } from './artifact-filter.ts';
 import { type PingOutcome, pingEndpoint } from './endpoint-client.ts';
 import type { EndpointFields, EndpointStore } from './endpoint-store.ts';
+import { normalizeEndpointUrl } from './endpoint-url.ts';
 import { type ExecutionStore, emptySummary, type PageWindow } from './execution-store.ts';
 import { destinationRepository } from './namespace-rewrite.ts';
 import type { PolicyFields, PolicyStore } from './policy-store.ts';
@@ -337,22 +338,4 @@ export class ReplicationService {
       }
     }
   }
-}
-
-/** `http(s)://host[:port][/prefix]`, without a trailing slash, query or credentials. */
-export function normalizeEndpointUrl(text: string): string {
-  let url: URL;
-  try {
-    url = new URL(text.trim());
-  } catch {
-    throw new ReplicationError('invalid', `url: "${text}" is not a URL (expected https://host[:port])`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ReplicationError('invalid', 'url: must be http:// or https://');
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new ReplicationError('invalid', 'url: put credentials in credential, not in the URL');
-  }
-  if (url.search !== '' || url.hash !== '') throw new ReplicationError('invalid', 'url: must not have a query');
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }

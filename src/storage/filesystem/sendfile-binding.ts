@@ -47,7 +47,6 @@ export function sendfileSupport(): SendfileSupport {
 }
 
 export function loadSendfileBinding(path: string): { binding: SendfileBinding | undefined; support: SendfileSupport } {
-  if (process.env.EXPERIMENT_SENDFILE_OFF) return unavailable('experiment');
   if (process.platform !== 'linux') {
     return unavailable(`sendfile(2) is used on Linux only, not on ${process.platform}`);
   }

@@ -145,6 +145,21 @@ export class S3Driver implements StorageDriver {
     return this.staging.ids();
   }
 
+  /**
+   * A commit assembles its blob as a multipart upload and aborts it on failure; one that crashed
+   * halfway leaves it unfinished, invisible in listings but billed. Those started before
+   * `startedBefore` are aborted (counted only, with `dryRun`).
+   */
+  async purgeAbandonedWrites(startedBefore: Date, dryRun: boolean): Promise<number> {
+    let count = 0;
+    for await (const upload of this.bucket.listMultipartUploads(this.keys.blobsPrefix)) {
+      if (upload.initiated >= startedBefore) continue;
+      if (!dryRun) await this.bucket.abortMultipartUpload(upload.key, upload.uploadId);
+      count++;
+    }
+    return count;
+  }
+
   async ping(): Promise<void> {
     await this.bucket.ping();
   }
