@@ -34,6 +34,16 @@ const tables: readonly CopiedTable[] = [
   { name: 'audit_logs', key: ['id'], numbered: true },
   { name: 'proxy_projects', key: ['project_id'] },
   { name: 'proxy_tag_checks', key: ['repository', 'tag'] },
+  { name: 'storage_usage', key: ['scope'] },
+  { name: 'immutability_rules', key: ['id'], numbered: true },
+  { name: 'retention_policies', key: ['project_id'] },
+  { name: 'retention_runs', key: ['id'], numbered: true },
+  { name: 'retention_run_artifacts', key: ['run_id', 'repository', 'digest'] },
+  { name: 'replication_registries', key: ['id'], numbered: true },
+  { name: 'replication_policies', key: ['id'], numbered: true },
+  { name: 'replication_executions', key: ['id'], numbered: true },
+  { name: 'replication_tasks', key: ['id'], numbered: true },
+  { name: 'replication_triggers', key: ['id'], numbered: true },
 ];
 
 /** Rows per statement: a few thousand bound values, well inside both dialects' limits. */

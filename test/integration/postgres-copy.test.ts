@@ -169,6 +169,8 @@ describe('wharf db copy between SQLite and PostgreSQL', () => {
         'projects',
         'project_members',
         'oidc_users',
+        'gc_blob_reviews',
+        'gc_manifest_reviews',
       ],
     );
     assert.equal(counts.get('repositories'), 3);
