@@ -1,16 +1,24 @@
 import { Command } from 'commander';
-import { auditCommand } from './audit-command.ts';
-import { certCommand } from './cert-command.ts';
-import { configCheckCommand } from './config-check-command.ts';
-import { copyCommand } from './copy-command.ts';
-import { dbCommand } from './db-command.ts';
-import { exportCommand } from './export-command.ts';
-import { gcCommand } from './gc-command.ts';
-import { importCommand } from './import-command.ts';
-import { serveCommand } from './serve-command.ts';
-import { syncCommand } from './sync-command.ts';
-import { userCommand } from './user-command.ts';
 import { version } from './version.ts';
+
+/**
+ * Each command's module, loaded only when it runs: a command pulls in its whole stack (the server,
+ * the registry client, database drivers), and loading every stack made each invocation seconds
+ * slower. `wharf --help` and unknown commands load them all.
+ */
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve-command.ts')).serveCommand(),
+  config: async () => (await import('./config-check-command.ts')).configCheckCommand(),
+  cert: async () => (await import('./cert-command.ts')).certCommand(),
+  user: async () => (await import('./user-command.ts')).userCommand(),
+  db: async () => (await import('./db-command.ts')).dbCommand(),
+  gc: async () => (await import('./gc-command.ts')).gcCommand(),
+  audit: async () => (await import('./audit-command.ts')).auditCommand(),
+  copy: async () => (await import('./copy-command.ts')).copyCommand(),
+  sync: async () => (await import('./sync-command.ts')).syncCommand(),
+  export: async () => (await import('./export-command.ts')).exportCommand(),
+  import: async () => (await import('./import-command.ts')).importCommand(),
+};
 
 const program = new Command()
   .name('wharf')
@@ -18,16 +26,16 @@ const program = new Command()
   .version(version, '-v, --version', 'print the version')
   .showHelpAfterError();
 
-program.addCommand(serveCommand());
-program.addCommand(configCheckCommand());
-program.addCommand(certCommand());
-program.addCommand(userCommand());
-program.addCommand(dbCommand());
-program.addCommand(gcCommand());
-program.addCommand(auditCommand());
-program.addCommand(copyCommand());
-program.addCommand(syncCommand());
-program.addCommand(exportCommand());
-program.addCommand(importCommand());
+const requested = process.argv[2];
+const wanted =
+  requested !== undefined && Object.hasOwn(commands, requested)
+    ? [requested]
+    : requested === '-v' || requested === '--version'
+      ? []
+      : Object.keys(commands);
+for (const name of wanted) {
+  const load = commands[name];
+  if (load) program.addCommand(await load());
+}
 
 await program.parseAsync(process.argv);
