@@ -7,6 +7,7 @@ import {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { bodyBytesSentBesideWrite } from '../observability/bytes-sent-beside-write.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { enterRequestContext, type RequestContext } from '../observability/request-context.ts';
@@ -123,7 +124,12 @@ export function registerObservability(app: FastifyInstance, deps: ObservabilityD
         if (finished) return;
         finished = true;
         endInFlight();
-        record(request, reply, { handler, completed, written: written.bytes }, deps);
+        record(
+          request,
+          reply,
+          { handler, completed, written: written.bytes + bodyBytesSentBesideWrite(reply.raw) },
+          deps,
+        );
       },
     });
     // onResponse only fires on 'finish'; a client that hangs up mid-download closes without it.

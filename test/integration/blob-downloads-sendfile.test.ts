@@ -99,6 +99,25 @@ describe('large blob pulls over plain HTTP', () => {
     }
   });
 
+  it('the response size metric counts bytes sent with sendfile', async () => {
+    const blob = blobs[1]!;
+    const sizeSum = async () => {
+      const text = await (await fetch(`${wharf.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((row) => /^registry_http_response_size_bytes_sum\{[^}]*handler="blob"/.test(row));
+      return Number(line?.split(' ').at(-1) ?? 0);
+    };
+    const before = await sizeSum();
+    const pulled = await pull(blobUrl(blob));
+    assert.equal(pulled.digest, blob.digest);
+    for (let waited = 0; (await sizeSum()) - before < blob.bytes.length; waited += 50) {
+      if (waited > 5_000) assert.fail(`response bytes grew by ${(await sizeSum()) - before}, not ${blob.bytes.length}`);
+      await sleep(50);
+    }
+    assert.equal((await sizeSum()) - before, blob.bytes.length);
+  });
+
   it('a Range request gets exactly those bytes', async () => {
     const blob = blobs[0]!;
     const start = 1000;

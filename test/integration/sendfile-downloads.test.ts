@@ -12,11 +12,12 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeServerCertificate } from '../../src/http/tls/certificate-directory.ts';
+import { bodyBytesSentBesideWrite } from '../../src/observability/bytes-sent-beside-write.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { FilesystemDriver } from '../../src/storage/filesystem/filesystem-driver.ts';
 import { sendFileRange } from '../../src/storage/filesystem/send-file.ts';
 import { sendfileSupport } from '../../src/storage/filesystem/sendfile-binding.ts';
-import { bodyBytesSentBesideWrite, sendFileToSocket } from '../../src/storage/filesystem/sendfile-to-socket.ts';
+import { sendFileToSocket } from '../../src/storage/filesystem/sendfile-to-socket.ts';
 import { putBlob } from '../contracts/storage-driver-contract.ts';
 
 /**

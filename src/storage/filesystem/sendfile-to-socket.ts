@@ -4,22 +4,13 @@ import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import { getSystemErrorName } from 'node:util';
+import { recordBytesSentBesideWrite } from '../../observability/bytes-sent-beside-write.ts';
 import { debug, type SendfileBinding, sendfileBinding } from './sendfile-binding.ts';
 
 /** Node's libuv stream wrapper: the descriptor and the bytes libuv still has to write. */
 interface SocketHandle {
   fd?: unknown;
   writeQueueSize?: unknown;
-}
-
-const bytesSentBesideWrite = new WeakMap<ServerResponse, number>();
-
-/**
- * Body bytes this module put on the response's socket without going through `response.write`,
- * for byte counts (access log, response size metric) that wrap `write`.
- */
-export function bodyBytesSentBesideWrite(response: ServerResponse): number {
-  return bytesSentBesideWrite.get(response) ?? 0;
 }
 
 /**
@@ -31,7 +22,7 @@ export function bodyBytesSentBesideWrite(response: ServerResponse): number {
  * not see the bytes go out and would time it out), or still holding unsent bytes after the headers.
  * The caller then writes the body the ordinary way. Rejects once bytes went out and the transfer
  * failed (the client went away); the caller must then destroy the response. The bytes sent count in
- * bodyBytesSentBesideWrite(response).
+ * bodyBytesSentBesideWrite(response) (src/observability/bytes-sent-beside-write.ts).
  */
 export async function sendFileToSocket(
   handle: FileHandle,
@@ -61,7 +52,7 @@ export async function sendFileToSocket(
   }
   const outcome = await transfer(binding, socket, fd, handle.fd, start, length);
   if (outcome === undefined) return false;
-  bytesSentBesideWrite.set(destination, bodyBytesSentBesideWrite(destination) + outcome.sent);
+  recordBytesSentBesideWrite(destination, outcome.sent);
   if (outcome.errno !== 0) throw transferError(outcome, length);
   debug('sent %d bytes with sendfile', outcome.sent);
   return true;
