@@ -12,7 +12,18 @@ import { type Postgres, startPostgres } from '../helpers/postgres.ts';
 import { startWharf } from '../helpers/wharf.ts';
 import { runWharf } from '../helpers/wharf-cli.ts';
 
-const allMigrations = ['001-initial', '002-identities', '003-projects', '004-oidc'];
+const allMigrations = [
+  '001-initial',
+  '002-identities',
+  '003-projects',
+  '004-oidc',
+  '005-gc-reviews',
+  '006-lifecycle-policies',
+  '007-events',
+  '008-audit-log',
+  '009-replication',
+  '010-proxy-cache',
+];
 
 describe('PostgreSQL schema migrations', () => {
   let postgres: Postgres;
@@ -58,19 +69,37 @@ describe('PostgreSQL schema migrations', () => {
     assert.deepEqual(
       tables.map((row) => row.table_name),
       [
+        'audit_logs',
         'blobs',
+        'event_deliveries',
+        'event_outbox',
+        'gc_blob_reviews',
+        'gc_manifest_reviews',
+        'immutability_rules',
         'manifest_blobs',
         'manifest_references',
         'manifests',
         'oidc_users',
         'project_members',
         'projects',
+        'proxy_projects',
+        'proxy_tag_checks',
+        'replication_executions',
+        'replication_policies',
+        'replication_registries',
+        'replication_tasks',
+        'replication_triggers',
         'repositories',
         'repository_blobs',
+        'retention_policies',
+        'retention_run_artifacts',
+        'retention_runs',
         'robots',
+        'storage_usage',
         'tags',
         'uploads',
         'users',
+        'webhook_policies',
       ],
     );
   });
@@ -130,16 +159,14 @@ describe('PostgreSQL schema migrations', () => {
     assert.equal(before.code, 1, before.stderr);
     assert.equal(before.stderr, '');
     assert.match(before.stdout.split('\n')[1] ?? '', /^server: PostgreSQL 15\.\d+/);
+    const width = Math.max(...allMigrations.map((name) => name.length)) + 2;
     assert.equal(
       before.stdout.replace(/^server: .*$/m, 'server: PostgreSQL'),
       [
         `database: ${url}`,
         'server: PostgreSQL',
-        '001-initial     pending',
-        '002-identities  pending',
-        '003-projects    pending',
-        '004-oidc        pending',
-        '4 pending: run `wharf db migrate`',
+        ...allMigrations.map((name) => `${name.padEnd(width)}pending`),
+        `${allMigrations.length} pending: run \`wharf db migrate\``,
         '',
       ].join('\n'),
     );
@@ -148,7 +175,7 @@ describe('PostgreSQL schema migrations', () => {
     assert.equal(migrated.code, 0, migrated.stderr);
     assert.equal(
       migrated.stdout,
-      `${allMigrations.map((name) => `applied ${name}`).join('\n')}\n${url} is up to date (4 applied)\n`,
+      `${allMigrations.map((name) => `applied ${name}`).join('\n')}\n${url} is up to date (${allMigrations.length} applied)\n`,
     );
     const again = await runWharf(['db', 'migrate'], env);
     assert.deepEqual(again, { code: 0, stdout: `${url} is up to date\n`, stderr: '' });
@@ -160,7 +187,7 @@ describe('PostgreSQL schema migrations', () => {
     for (const [index, name] of allMigrations.entries()) {
       assert.match(lines[index + 2] ?? '', new RegExp(`^${name} +applied \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`));
     }
-    assert.equal(lines[6], 'up to date');
+    assert.equal(lines[allMigrations.length + 2], 'up to date');
   });
 
   it('reports and applies migrations of the SQLite database too', async () => {
@@ -173,8 +200,8 @@ describe('PostgreSQL schema migrations', () => {
       const lines = status.stdout.split('\n');
       assert.equal(lines[0], `database: sqlite:${join(root, 'wharf.db')}`);
       assert.match(lines[1] ?? '', /^server: SQLite 3\.\d+\.\d+$/);
-      assert.equal(lines.length, 8);
-      assert.equal(lines[6], 'up to date');
+      assert.equal(lines.length, allMigrations.length + 4);
+      assert.equal(lines[allMigrations.length + 2], 'up to date');
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -204,7 +231,7 @@ describe('PostgreSQL schema migrations', () => {
     assert.match(refused, /exited with 2 before listening/);
     assert.match(
       refused,
-      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc: run `wharf db migrate`/,
+      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc, 005-gc-reviews, 006-lifecycle-policies, 007-events, 008-audit-log, 009-replication, 010-proxy-cache: run `wharf db migrate`/,
     );
     assert.equal((await postgres.query(databaseName(url), "select to_regclass('tags') as tags"))[0]?.tags, null);
 
