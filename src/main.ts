@@ -1,13 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
-import { withMetadataCache } from './cache/metadata-cache.ts';
 import { connectRedis } from './cache/redis-connection.ts';
 import { version } from './cli/version.ts';
 import { composeAuth } from './composition/auth.ts';
-import { composeEvents } from './composition/events.ts';
 import { resolveHttpSecret } from './composition/http-secret.ts';
-import { composeLifecycle } from './composition/lifecycle.ts';
 import { composeProxyCache } from './composition/proxy-cache.ts';
+import { composeRegistryCore } from './composition/registry-core.ts';
 import { composeReplication } from './composition/replication.ts';
 import { describeStorage, openStorage } from './composition/storage.ts';
 import type { Config } from './config/index.ts';
@@ -17,7 +15,6 @@ import { RedisJobLocks } from './coordination/redis-job-locks.ts';
 import { AuditLog } from './events/audit/audit-log.ts';
 import { scheduleAuditPurging } from './events/audit/audit-retention.ts';
 import { AuditStore } from './events/audit/audit-store.ts';
-import { startGarbageCollection } from './gc/garbage-collection.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
 import { auditRoutes } from './http/api/audit-routes.ts';
 import { registerAuditTrail } from './http/audit-trail.ts';
@@ -26,14 +23,12 @@ import { createHttpServer } from './http/server.ts';
 import { tlsEnabled } from './http/tls/tls-options.ts';
 import { createTlsServerFactory } from './http/tls/tls-server.ts';
 import { UploadStateSigner } from './http/v2/upload-state.ts';
-import { MetadataStore } from './metadata/metadata-store.ts';
-import { describeDatabase, openDatabase } from './metadata/open-database.ts';
+import { describeDatabase } from './metadata/open-database.ts';
 import { ProjectStore } from './metadata/project-store.ts';
 import { certificateExpiry } from './observability/certificate-expiry.ts';
 import { storageHealthCheck } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, instrumentStorage } from './observability/metrics.ts';
-import { RegistryService } from './registry/registry-service.ts';
 
 export interface RunningRegistry {
   /** The URL the registry answers on, e.g. http://127.0.0.1:5000 */
@@ -50,34 +45,18 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   const metrics = createMetrics();
   const storage = instrumentStorage(await openStorage(config, logger), metrics);
   const httpSecret = await resolveHttpSecret(config, logger);
-  const metadata = new MetadataStore(
-    await openDatabase(config.database, {
-      onIdleError: (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool reconnects'),
-    }),
-  );
   const redis = config.redis ? await connectRedis(config.redis, logger) : undefined;
-  const cachedMetadata = withMetadataCache(metadata, config.storage.cache, redis, metrics.registry);
-  const gc = startGarbageCollection(config, metadata, cachedMetadata, storage, logger, metrics.gc);
-  const lifecycle = await composeLifecycle(config, {
-    metadata,
+  const { metadata, registry, gc, lifecycle, events } = await composeRegistryCore(config, {
+    storage,
     logger,
-    metrics: metrics.registry,
-    locks: redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
-  });
-  const registry = new RegistryService(storage, cachedMetadata, {
-    onManifestPulled: lifecycle.onManifestPulled,
-    deleteEnabled: config.storage.delete.enabled,
-    readOnly: config.storage.maintenance.readonly.enabled,
+    metrics,
+    redis,
+    locks: () => (redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks()),
+    version,
+    collectGarbage: true,
   });
   const policies = lifecycle.attach(registry);
   const proxyCache = await composeProxyCache(config, { registry, metadata, httpSecret, logger, metrics, version });
-  const events = composeEvents(config, {
-    metadata,
-    logger,
-    metrics,
-    locks: redis ? new RedisJobLocks(redis, logger) : new LocalJobLocks(),
-    version,
-  });
   const replication = composeReplication(config, {
     registry,
     metadata,

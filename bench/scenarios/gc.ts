@@ -58,11 +58,18 @@ const zeroDelays = {
 
 export async function runGcBenchmark(options: GcBenchOptions): Promise<void> {
   const garbage = options.quick ? 2_000 : 10_000;
-  const liveSets = options.quick ? [2_000, 20_000] : [10_000, 100_000];
+  const [small, large] = options.quick ? [2_000, 20_000] : [10_000, 100_000];
   const reference = existsSync(referenceBinary);
   if (!reference) progress(`${referenceBinary} is missing (apt-get install docker-registry): no reference figure`);
+  // Ten times the live set, then twice the garbage: the online figure should follow only the second.
   const cases: GcCase[] = [];
-  for (const live of liveSets) cases.push(await runCase(live, garbage, reference));
+  for (const [live, trash] of [
+    [small, garbage],
+    [large, garbage],
+    [small, 2 * garbage],
+  ] as const) {
+    cases.push(await runCase(live, trash, reference));
+  }
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
   const report = formatGcReport(cases, machine);
   process.stdout.write(`\n${report}\n`);
@@ -214,13 +221,18 @@ function formatGcReport(cases: readonly GcCase[], machine: string): string {
       `| ${result.live.toLocaleString('en')} | ${result.garbage.toLocaleString('en')} | ${result.onlineSeconds.toFixed(2)} s (${result.onlineCpuSeconds.toFixed(2)} s) | ${(result.garbage / result.onlineSeconds).toFixed(0)} | ${result.offlineSeconds.toFixed(2)} s (${result.offlineCollectionSeconds.toFixed(1)} s) | ${result.referenceSeconds === undefined ? 'n/a' : `${result.referenceSeconds.toFixed(2)} s`} |`,
     );
   }
-  const [small, large] = cases;
-  if (small && large) {
+  const [base, moreLive, moreGarbage] = cases;
+  const compare = (label: string, other: GcCase | undefined) => {
+    if (!base || !other) return;
+    const ratio = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? 'n/a' : `×${(b / a).toFixed(2)}`;
     lines.push(
-      '',
-      `Live set ×${(large.live / small.live).toFixed(0)}: online collector ×${(large.onlineSeconds / small.onlineSeconds).toFixed(2)} (CPU ×${(large.onlineCpuSeconds / small.onlineCpuSeconds).toFixed(2)}), \`wharf gc\` collecting ×${(large.offlineCollectionSeconds / small.offlineCollectionSeconds).toFixed(2)}${small.referenceSeconds && large.referenceSeconds ? `, Distribution ×${(large.referenceSeconds / small.referenceSeconds).toFixed(2)}` : ''}.`,
+      `${label}: online collector ${ratio(base.onlineSeconds, other.onlineSeconds)} (CPU ${ratio(base.onlineCpuSeconds, other.onlineCpuSeconds)}), \`wharf gc\` collecting ${ratio(base.offlineCollectionSeconds, other.offlineCollectionSeconds)}, Distribution ${ratio(base.referenceSeconds, other.referenceSeconds)}.`,
     );
-  }
+  };
+  lines.push('');
+  compare(`Live set ×${moreLive ? moreLive.live / (base?.live ?? 1) : '?'}`, moreLive);
+  compare('Garbage ×2', moreGarbage);
   lines.push('', `Checks: ${cases.flatMap((result) => result.checks).join('; ')}`);
   return lines.join('\n');
 }

@@ -43,6 +43,11 @@ export interface ComposedEvents {
   administration: EventsAdministration;
   /** Webhook policies and notification endpoints below /api/v1 (projects mode). */
   apiRoutes: readonly ApiRoute[];
+  /**
+   * Registers the outbox's listener on the metadata store: events of every committed change. Call
+   * after the listeners that may refuse a write, so a refused write writes no outbox rows first.
+   */
+  listen(): void;
   /** Pull events, failed logins, projects created and deleted, seen by the HTTP layer. */
   registerHooks(app: FastifyInstance): void;
   /** Starts delivering, once the server listens on `port`. */
@@ -80,7 +85,6 @@ export function composeEvents(config: Config, deps: EventsDependencies): Compose
   const publisher = new EventPublisher(db, outbox, directory, new EventFactory(instance, config.http.host), () =>
     worker.wakeSoon(),
   );
-  deps.metadata.addChangeListener(publisher.changeListener());
   const pulls = settings.pulls.enabled
     ? new PullRecorder(db, publisher, logger, {
         flushIntervalMs: settings.pulls.flushinterval,
@@ -107,6 +111,9 @@ export function composeEvents(config: Config, deps: EventsDependencies): Compose
     publisher,
     administration,
     apiRoutes: [...webhookRoutes(access, administration), ...notificationRoutes(administration)],
+    listen() {
+      deps.metadata.addChangeListener(publisher.changeListener());
+    },
     registerHooks(app) {
       registerEventHooks(app, { publisher, pulls, blobPulls: settings.pulls.blobs, logger });
     },

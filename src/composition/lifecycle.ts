@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { JobLocks } from '../coordination/job-lock.ts';
+import type { EventPublisher } from '../events/event-publisher.ts';
 import type { ApiRoute } from '../http/api/api-route.ts';
 import { lifecycleRoutes } from '../http/api/lifecycle-api.ts';
 import type { ProjectContents } from '../http/api/management-context.ts';
@@ -21,6 +22,7 @@ import { RetentionRunner } from '../policy/retention/retention-runner.ts';
 import { RetentionScheduler } from '../policy/retention/retention-scheduler.ts';
 import { RetentionStore } from '../policy/retention/retention-store.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
+import { quotaEvents, retentionEvents } from './lifecycle-events.ts';
 
 export interface LifecycleDependencies {
   /** The store itself (not a cache in front of it): its listeners see every write. */
@@ -28,6 +30,8 @@ export interface LifecycleDependencies {
   logger: Logger;
   metrics: Registry;
   locks: JobLocks;
+  /** Publishes quota.near, quota.exceeded and retention.finished when given. */
+  events?: EventPublisher;
 }
 
 export interface ComposedLifecycle {
@@ -53,7 +57,9 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
   const quotas = new Quotas(db, registryQuotaBytes);
   // Immutability first: a refused change should not wait for the usage row's lock.
   metadata.addChangeListener(immutabilityGuard(immutability));
-  metadata.addChangeListener(usageLedger({ registryQuotaBytes }));
+  const events = deps.events;
+  const quotaNotices = events === undefined ? undefined : quotaEvents(events, logger);
+  metadata.addChangeListener(usageLedger({ registryQuotaBytes, notices: quotaNotices }));
   const counted = await quotas.countUncounted();
   if (counted > 0) logger.info({ projects: counted }, 'counted the storage usage of projects for their quotas');
   // The registry's usage is kept only while storage.quota is set: count it again now.
@@ -65,6 +71,8 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
   const store = new RetentionStore(db);
   let runner: RetentionRunner | undefined;
   let scheduler: RetentionScheduler | undefined;
+  const countRun = registerRetentionMetrics(deps.metrics);
+  const announceRun = events === undefined ? undefined : retentionEvents(events);
   return {
     onManifestPulled: (repository, digest) => pulls.pulled(repository, digest),
     attach(registry) {
@@ -76,7 +84,10 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
         deleteManifest: (repository, digest) => registry.deleteManifest(repository, digest),
         locks: deps.locks,
         logger,
-        finished: registerRetentionMetrics(deps.metrics),
+        async finished(run) {
+          countRun(run);
+          await announceRun?.(run);
+        },
       });
       if (config.auth.projects.enabled) scheduler = new RetentionScheduler(store, runner, logger);
       const apiRoutes = lifecycleRoutes({
@@ -111,6 +122,7 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
       scheduler?.stop();
       await runner?.close();
       await pulls.flush();
+      await quotaNotices?.settled();
     },
   };
 }

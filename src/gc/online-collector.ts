@@ -114,7 +114,8 @@ export class OnlineCollector {
       try {
         const run = await runWithRequestContext({ ...context, actor }, () => this.runOnce());
         idle = run.reviewed === 0;
-        if (idle && index === 0 && Date.now() - this.queueStatsAt >= queueStatsIntervalMs) {
+        // Refreshed while busy too: a backlog is exactly when the oldest due review's age matters.
+        if (index === 0 && Date.now() - this.queueStatsAt >= queueStatsIntervalMs) {
           this.queueStatsAt = Date.now();
           await this.reportQueues();
         }

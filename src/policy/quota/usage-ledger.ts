@@ -18,6 +18,35 @@ import {
 export interface UsageLedgerOptions {
   /** `storage.quota`: with it the registry's own usage is kept too, and bounded. */
   registryQuotaBytes: number | undefined;
+  /** Told of refusals and of usage reaching `quotaNearFraction` of a limit (events). */
+  notices?: QuotaNotices;
+}
+
+/** The share of a limit whose crossing is announced as "quota near". */
+export const quotaNearFraction = 0.9;
+
+/** A quota that refused a write, or whose usage a write brought to `quotaNearFraction` of its limit. */
+export interface QuotaNotice {
+  scope: UsageScope;
+  resource: 'bytes' | 'artifacts';
+  /** Refused: the usage before the write. Near: the usage with the write. */
+  used: number;
+  limit: number;
+  /** Refused: what the write would have added. */
+  needed?: number;
+  repository: string;
+  /** The manifest stored, or the blob committed or mounted. */
+  digest: string;
+}
+
+export interface QuotaNotices {
+  /** Inside the write's transaction, so whatever it records commits with the write. */
+  near(trx: Transaction<Database>, notice: QuotaNotice): Promise<void>;
+  /**
+   * The write is being refused and its transaction rolls back: record the refusal elsewhere, never
+   * in that transaction. Must not throw.
+   */
+  refused(notice: QuotaNotice): void;
 }
 
 interface ManifestChange {
@@ -46,22 +75,22 @@ export function usageLedger(options: UsageLedgerOptions): ChangeListener {
     const project = projectScope(projectOf(repository));
     return options.registryQuotaBytes === undefined ? [project] : [project, registryScope];
   };
+  const { registryQuotaBytes, notices } = options;
   return async (trx, change) => {
     switch (change.type) {
       case 'blob.committed':
       case 'blob.mounted':
         for (const scope of scopesOf(change.repository)) {
-          await checkBlob(trx, scope, change.digest, change.size, options.registryQuotaBytes);
+          await checkBlob(trx, scope, change, registryQuotaBytes, notices);
         }
         return;
       case 'manifest.stored':
         if (!change.newInRepository) return;
         for (const scope of scopesOf(change.repository))
-          await record(trx, scope, change, 1, options.registryQuotaBytes);
+          await record(trx, scope, change, 1, registryQuotaBytes, notices);
         return;
       case 'manifest.deleted':
-        for (const scope of scopesOf(change.repository))
-          await record(trx, scope, change, -1, options.registryQuotaBytes);
+        for (const scope of scopesOf(change.repository)) await record(trx, scope, change, -1, registryQuotaBytes);
         return;
       default:
         return;
@@ -90,6 +119,7 @@ async function record(
   manifest: ManifestChange,
   sign: 1 | -1,
   registryQuotaBytes: number | undefined,
+  notices?: QuotaNotices,
 ): Promise<void> {
   const { usage, fresh } = await lockUsage(trx, scope);
   const released = sign < 0 ? releasedIn(trx, scope) : undefined;
@@ -99,30 +129,55 @@ async function record(
   const change: Usage = { bytes: sign * (manifest.size + blobs.bytes), artifacts: sign };
   // A row created now starts from the scope's contents, which already include this write.
   const before = fresh ? minus(await measureUsage(trx, scope), change) : usage;
-  if (sign > 0) assertWithin(scope, before, change, await limitsOf(trx, scope, registryQuotaBytes));
-  await writeUsage(trx, scope, { bytes: before.bytes + change.bytes, artifacts: before.artifacts + change.artifacts });
+  const after = { bytes: before.bytes + change.bytes, artifacts: before.artifacts + change.artifacts };
+  if (sign > 0) {
+    const limits = await limitsOf(trx, scope, registryQuotaBytes);
+    const about = { repository: manifest.repository, digest: manifest.digest };
+    assertWithin(scope, before, change, limits, (notice) => notices?.refused({ ...notice, ...about }));
+    for (const resource of ['bytes', 'artifacts'] as const) {
+      const limit = limits[resource];
+      if (notices === undefined || limit === null) continue;
+      const threshold = limit * quotaNearFraction;
+      if (before[resource] < threshold && after[resource] >= threshold) {
+        await notices.near(trx, { scope, resource, used: after[resource], limit, ...about });
+      }
+    }
+  }
+  await writeUsage(trx, scope, after);
 }
 
 async function checkBlob(
   trx: Transaction<Database>,
   scope: UsageScope,
-  digest: string,
-  size: number,
+  blob: { repository: string; digest: string; size: number },
   registryQuotaBytes: number | undefined,
+  notices: QuotaNotices | undefined,
 ): Promise<void> {
   const limits = await limitsOf(trx, scope, registryQuotaBytes);
   if (limits.bytes === null) return;
-  if ((await unsharedBlobs(trx, scope, [digest])).digests.length === 0) return;
+  if ((await unsharedBlobs(trx, scope, [blob.digest])).digests.length === 0) return;
   const used = (await readUsage(trx, scope)) ?? { bytes: 0, artifacts: 0 };
-  assertWithin(scope, used, { bytes: size, artifacts: 0 }, { bytes: limits.bytes, artifacts: null });
+  assertWithin(scope, used, { bytes: blob.size, artifacts: 0 }, { bytes: limits.bytes, artifacts: null }, (notice) =>
+    notices?.refused({ ...notice, repository: blob.repository, digest: blob.digest }),
+  );
 }
 
-function assertWithin(scope: UsageScope, used: Usage, change: Usage, limits: QuotaLimits): void {
-  if (change.bytes > 0 && limits.bytes !== null && used.bytes + change.bytes > limits.bytes) {
-    throw quotaExceeded(scope, 'bytes', used.bytes, limits.bytes, change.bytes);
-  }
-  if (change.artifacts > 0 && limits.artifacts !== null && used.artifacts + change.artifacts > limits.artifacts) {
-    throw quotaExceeded(scope, 'artifacts', used.artifacts, limits.artifacts, change.artifacts);
+type Refusal = Omit<QuotaNotice, 'repository' | 'digest'>;
+
+function assertWithin(
+  scope: UsageScope,
+  used: Usage,
+  change: Usage,
+  limits: QuotaLimits,
+  refused: (refusal: Refusal) => void,
+): void {
+  for (const resource of ['bytes', 'artifacts'] as const) {
+    const limit = limits[resource];
+    const needed = change[resource];
+    if (needed > 0 && limit !== null && used[resource] + needed > limit) {
+      refused({ scope, resource, used: used[resource], limit, needed });
+      throw quotaExceeded(scope, resource, used[resource], limit, needed);
+    }
   }
 }
 

@@ -8,7 +8,14 @@ import type { Artifact, ArtifactInventory } from '../artifact-inventory.ts';
 import type { ImmutabilityRules } from '../immutability/immutability-rules.ts';
 import { releasedBytes } from './released-bytes.ts';
 import { evaluateRepository } from './retention-evaluator.ts';
-import type { RetentionPolicy, RetentionRun, RetentionStore, RunArtifact, RunTotals } from './retention-store.ts';
+import type {
+  RetentionPolicy,
+  RetentionRun,
+  RetentionStore,
+  RunArtifact,
+  RunTotals,
+  RunTrigger,
+} from './retention-store.ts';
 
 /** A run holds its project's lock this long between renewals (Redis renews it while the run lasts). */
 const lockTtlMs = 5 * 60_000;
@@ -22,8 +29,18 @@ export interface RetentionRunnerDependencies {
   deleteManifest(repository: string, digest: string): Promise<void>;
   locks: JobLocks;
   logger: Logger;
-  /** Told of every finished run (metrics). */
-  finished?(run: { dryRun: boolean; totals: RunTotals }): void;
+  /** Told of every finished run, once it is recorded (metrics, the retention.finished event). */
+  finished?(run: FinishedRun): void | Promise<void>;
+}
+
+export interface FinishedRun {
+  id: number;
+  project: string;
+  trigger: RunTrigger;
+  /** Who started a manual run. */
+  triggeredBy: string | null;
+  dryRun: boolean;
+  totals: RunTotals;
 }
 
 /**
@@ -46,7 +63,7 @@ export class RetentionRunner {
       scheduledFor: null,
     });
     if (id === undefined) throw new Error('a manual retention run could not be recorded');
-    this.track(this.execute(id, policy, options.dryRun));
+    this.track(this.execute(id, policy, options.dryRun, { trigger: 'manual', triggeredBy: options.triggeredBy }));
     const run = await this.deps.store.findRun(policy.project, id);
     if (!run) throw new Error(`retention run ${id} vanished after it started`);
     return run;
@@ -61,7 +78,7 @@ export class RetentionRunner {
       scheduledFor,
     });
     if (id === undefined) return;
-    const run = this.execute(id, policy, false);
+    const run = this.execute(id, policy, false, { trigger: 'schedule', triggeredBy: null });
     this.track(run);
     await run;
   }
@@ -77,7 +94,12 @@ export class RetentionRunner {
     void run.finally(() => this.running.delete(run));
   }
 
-  private async execute(id: number, policy: RetentionPolicy, dryRun: boolean): Promise<void> {
+  private async execute(
+    id: number,
+    policy: RetentionPolicy,
+    dryRun: boolean,
+    origin: Pick<FinishedRun, 'trigger' | 'triggeredBy'>,
+  ): Promise<void> {
     let totals: RunTotals;
     try {
       if (dryRun) {
@@ -96,13 +118,18 @@ export class RetentionRunner {
     }
     try {
       await this.deps.store.finishRun(id, totals);
-      this.deps.finished?.({ dryRun, totals });
       this.deps.logger.info(
         { project: policy.project, run: id, dryRun, ...totals },
         `retention run ${totals.status}: ${totals.deleted} ${dryRun ? 'to delete' : 'deleted'}, ${totals.retained} retained`,
       );
     } catch (error) {
       this.deps.logger.error({ err: error, project: policy.project, run: id }, 'could not record a retention run');
+      return;
+    }
+    try {
+      await this.deps.finished?.({ id, project: policy.project, ...origin, dryRun, totals });
+    } catch (error) {
+      this.deps.logger.error({ err: error, project: policy.project, run: id }, 'could not announce a retention run');
     }
   }
 
