@@ -239,7 +239,7 @@ function sendManifestPut(base: string, repo: string, tag: string, image: Image) 
   return { sent, status };
 }
 
-test('SIGKILL around a manifest PUT leaves it wholly visible or absent, 20 times', { timeout: 90_000 }, async (t) => {
+test('SIGKILL around a manifest PUT leaves it wholly visible or absent, 20 times', { timeout: 240_000 }, async (t) => {
   await withCrashingWharf(t.signal, 'mid-manifest', async (wharf) => {
     const repo = 'crash/manifests';
     const sharedLayer = randomBlob(512 * KiB);
