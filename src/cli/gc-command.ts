@@ -1,21 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { connectRedis, type RedisConnection } from '../cache/redis-connection.ts';
+import { composeRegistryCore } from '../composition/registry-core.ts';
 import { openStorage } from '../composition/storage.ts';
 import { parseGoDuration } from '../config/duration.ts';
-import { gcChangeListener } from '../gc/gc-change-listener.ts';
+import { LocalJobLocks } from '../coordination/job-lock.ts';
 import {
   collectOffline,
   type OfflineCollectionReport,
   type OfflinePhase,
   type ProgressSink,
 } from '../gc/offline-collection.ts';
-import { reviewSettingsOf } from '../gc/review-settings.ts';
-import { MetadataStore } from '../metadata/metadata-store.ts';
-import { describeDatabase, openDatabase } from '../metadata/open-database.ts';
+import { describeDatabase } from '../metadata/open-database.ts';
 import { createLogger } from '../observability/logger.ts';
+import { createMetrics } from '../observability/metrics.ts';
 import { runWithRequestContext } from '../observability/request-context.ts';
 import { exitOnConfigError, loadConfigOrExit } from './load-config-or-exit.ts';
+import { version } from './version.ts';
 
 interface GcCommandOptions {
   config?: string;
@@ -65,12 +67,23 @@ export function gcCommand(): Command {
     .addHelpText('after', help)
     .action(async (options: GcCommandOptions) => {
       const { config } = await loadConfigOrExit(options.config);
-      const logger = createLogger({ ...config.log, level: 'warn' });
+      const logger = createLogger({ ...config.log, level: 'warn' }, process.stderr);
       let exitCode = 0;
+      let redis: RedisConnection | undefined;
       try {
         const storage = await openStorage(config, logger);
-        const metadata = new MetadataStore(await openDatabase(config.database));
-        metadata.addChangeListener(gcChangeListener(reviewSettingsOf(config.gc), storage));
+        redis = config.redis ? await connectRedis(config.redis, logger) : undefined;
+        // The servers' own write path: every listener (quotas, events, the audit log) sees what is
+        // deleted, and the shared metadata cache forgets it, so servers stop announcing it at once.
+        const core = await composeRegistryCore(config, {
+          storage,
+          logger,
+          metrics: createMetrics(),
+          redis,
+          locks: () => new LocalJobLocks(),
+          version,
+          collectGarbage: false,
+        });
         try {
           process.stderr.write(
             `${options.dryRun ? 'dry run: ' : ''}collecting garbage in ${describeDatabase(config.database)}\n`,
@@ -79,7 +92,7 @@ export function gcCommand(): Command {
           const started = performance.now();
           const report = await runWithRequestContext({ ...context, actor: { name: 'wharf gc', kind: 'system' } }, () =>
             collectOffline(
-              metadata,
+              core.cachedMetadata,
               storage,
               {
                 dryRun: options.dryRun,
@@ -93,12 +106,17 @@ export function gcCommand(): Command {
           process.stdout.write(summary(report, (performance.now() - started) / 1000));
           if (report.blobs.failed + report.orphans.failed > 0) exitCode = 1;
         } finally {
-          await metadata.close();
+          await core.lifecycle.close();
+          await core.events.close();
+          await core.gc.stop();
+          await core.metadata.close();
         }
       } catch (error) {
         exitOnConfigError(error);
         process.stderr.write(`wharf: ${error instanceof Error ? error.message : String(error)}\n`);
         exitCode = 1;
+      } finally {
+        await redis?.close();
       }
       process.exitCode = exitCode;
     });

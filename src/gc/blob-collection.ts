@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { MetadataChange } from '../metadata/metadata-changes.ts';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import { isPostgres } from '../metadata/migrations/column-types.ts';
@@ -52,7 +52,6 @@ export async function claimBlobs(
   keep?: (digests: string[]) => Promise<Set<string>>,
 ): Promise<ClaimOutcome> {
   if (digests.length === 0) return { garbage: [], live: [] };
-  await takeWriteLockFirst(trx);
   let query = trx
     .selectFrom('blobs')
     .select(['digest', 'size', 'deleting_since'])
@@ -112,7 +111,6 @@ export interface DueClaim extends ClaimOutcome {
  * Reviews of live blobs and of blobs that are gone are answered (deleted) here.
  */
 export async function claimDueBlobs(trx: Transaction<Database>, now: number, limit: number): Promise<DueClaim> {
-  await takeWriteLockFirst(trx);
   let dueQuery = trx
     .selectFrom('gc_blob_reviews')
     .select('digest')
@@ -141,7 +139,6 @@ export async function claimOrphans(
   now: number,
 ): Promise<BlobToDelete[]> {
   if (orphans.length === 0) return [];
-  await takeWriteLockFirst(trx);
   const claimed: BlobToDelete[] = [];
   for (const orphan of orphans) {
     const inserted = await trx
@@ -195,7 +192,6 @@ export async function forgetBlobs(
   digests: readonly string[],
 ): Promise<BlobToDelete[]> {
   if (digests.length === 0) return [];
-  await takeWriteLockFirst(trx);
   let query = trx
     .selectFrom('blobs')
     .select(['digest', 'size'])
@@ -250,14 +246,4 @@ export async function collectBlobs(
           ),
         );
   return { reviewed, deleted: forgotten, failures };
-}
-
-/**
- * SQLite: start the transaction as a writer. A transaction that reads first and writes later fails
- * at once (SQLITE_BUSY) when another process committed in between, whereas a first write waits its
- * turn; this matters when `wharf gc` runs beside a serving registry. PostgreSQL needs nothing.
- */
-export async function takeWriteLockFirst(trx: Transaction<Database>): Promise<void> {
-  if (isPostgres<Database>(trx)) return;
-  await sql`update gc_blob_reviews set review_after = review_after where 0 = 1`.execute(trx);
 }

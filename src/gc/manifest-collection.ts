@@ -3,7 +3,7 @@ import type { MetadataChange } from '../metadata/metadata-changes.ts';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import { isPostgres } from '../metadata/migrations/column-types.ts';
 import type { Database } from '../metadata/schema.ts';
-import { takeWriteLockFirst } from './blob-collection.ts';
+import { collectionLeaseMs } from './blob-collection.ts';
 
 /**
  * Untagged manifests (gc.deleteuntagged, `wharf gc --delete-untagged`). A manifest is kept while a
@@ -30,7 +30,6 @@ export async function deleteUnkeptManifests(
   ids: readonly number[],
 ): Promise<ManifestDeletion> {
   if (ids.length === 0) return { deleted: 0, live: [] };
-  await takeWriteLockFirst(trx);
   let query = trx
     .selectFrom('manifests')
     .select(['id', 'repository_id', 'digest', 'media_type', 'size', 'subject_digest'])
@@ -123,6 +122,12 @@ export interface DueManifests {
 /**
  * Takes up to `limit` due manifest reviews and answers them: the manifests nothing keeps are deleted
  * when `deleteUntagged` is on; otherwise the reviews are only dropped (queued before it was turned off).
+ *
+ * One transaction claims the reviews (leased, like blob reviews, so other workers pass them by);
+ * then each manifest is judged and deleted in a transaction of its own. A deletion takes the review
+ * rows of its blobs and then its project's usage row (quota listener), in that order, as a user's
+ * deletion does; two manifests in one transaction would take a second set of review rows while
+ * holding the usage row, and deadlock against a user deleting in the same project.
  */
 export async function collectDueManifests(
   metadata: MetadataStore,
@@ -130,8 +135,7 @@ export async function collectDueManifests(
   limit: number,
   deleteUntagged: boolean,
 ): Promise<DueManifests> {
-  return metadata.writeWithChanges(async (trx, report) => {
-    await takeWriteLockFirst(trx);
+  const due = await metadata.writeWithChanges(async (trx) => {
     let dueQuery = trx
       .selectFrom('gc_manifest_reviews')
       .select('manifest_id')
@@ -139,17 +143,33 @@ export async function collectDueManifests(
       .orderBy('review_after')
       .limit(limit);
     if (isPostgres<Database>(trx)) dueQuery = dueQuery.forUpdate().skipLocked();
-    const due = (await dueQuery.execute()).map((row) => row.manifest_id);
-    if (due.length === 0) return { reviewed: 0, deleted: 0 };
-    if (!deleteUntagged) {
-      await trx.deleteFrom('gc_manifest_reviews').where('manifest_id', 'in', due).execute();
-      return { reviewed: due.length, deleted: 0 };
+    const ids = (await dueQuery.execute()).map((row) => row.manifest_id);
+    if (ids.length === 0) return ids;
+    if (deleteUntagged) {
+      await trx
+        .updateTable('gc_manifest_reviews')
+        .set({ review_after: now + collectionLeaseMs })
+        .where('manifest_id', 'in', ids)
+        .execute();
+    } else {
+      await trx.deleteFrom('gc_manifest_reviews').where('manifest_id', 'in', ids).execute();
     }
-    const outcome = await deleteUnkeptManifests(trx, report, due);
-    // A deleted manifest took its review with it (foreign key); a kept one's review is answered.
-    if (outcome.live.length > 0) {
-      await trx.deleteFrom('gc_manifest_reviews').where('manifest_id', 'in', outcome.live).execute();
-    }
-    return { reviewed: outcome.deleted + outcome.live.length, deleted: outcome.deleted };
+    return ids;
   });
+  if (!deleteUntagged) return { reviewed: due.length, deleted: 0 };
+  let reviewed = 0;
+  let deleted = 0;
+  for (const id of due) {
+    const outcome = await metadata.writeWithChanges(async (trx, report) => {
+      const result = await deleteUnkeptManifests(trx, report, [id]);
+      // A deleted manifest took its review with it (foreign key); a kept one's review is answered.
+      if (result.live.length > 0) {
+        await trx.deleteFrom('gc_manifest_reviews').where('manifest_id', 'in', result.live).execute();
+      }
+      return result;
+    });
+    reviewed += outcome.deleted + outcome.live.length;
+    deleted += outcome.deleted;
+  }
+  return { reviewed, deleted };
 }

@@ -84,9 +84,9 @@ async function sweepManifests(
   let deleted = 0;
   while (candidates.length > 0) {
     let deletedThisPass = 0;
-    for (let start = 0; start < candidates.length; start += pageSize) {
-      const page = candidates.slice(start, start + pageSize);
-      const outcome = await metadata.writeWithChanges((trx, report) => deleteUnkeptManifests(trx, report, page));
+    // One manifest per transaction, as the online worker does (manifest-collection.ts says why).
+    for (const id of candidates) {
+      const outcome = await metadata.writeWithChanges((trx, report) => deleteUnkeptManifests(trx, report, [id]));
       deletedThisPass += outcome.deleted;
       progress.advance(outcome.deleted);
     }

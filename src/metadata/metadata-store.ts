@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.ts';
 import type { ChangeListener, MetadataChange } from './metadata-changes.ts';
+import { isPostgres } from './migrations/column-types.ts';
 import type { Database, ManifestRow } from './schema.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -471,11 +472,19 @@ export class MetadataStore {
    * PostgreSQL (READ COMMITTED) a row this transaction found can be deleted before it links to it,
    * which the foreign keys report. The retry sees the committed state and either succeeds or fails
    * with the registry error that state calls for.
+   *
+   * On SQLite the transaction takes the write lock before anything else: one that read first and
+   * then wrote would fail at once ("database is locked") when another process (`wharf gc`, a
+   * second instance) held the lock at that moment, whereas a first write waits its turn.
    */
   protected async writeTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const postgres = isPostgres<Database>(this.db);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute(work);
+        return await this.db.transaction().execute(async (trx) => {
+          if (!postgres) await sql`update repositories set id = id where 0 = 1`.execute(trx);
+          return work(trx);
+        });
       } catch (error) {
         if (!isWriteConflict(error)) throw error;
         if (attempt === writeAttempts) {

