@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
-// Figures of the server process itself. Wharf runs under tsx, whose esbuild service is a child process
-// that only compiles at startup; it is not part of the server, so no descendant is counted.
+// Figures of the server process itself; no descendant is counted. (Had the compiled build been stale, Wharf
+// would run under tsx, whose esbuild service is a child process that only compiles at startup.)
 
 const clockTicksPerSecond = 100;
 

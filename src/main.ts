@@ -173,6 +173,8 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
       storage: describeStorage(config),
       database: describeDatabase(config.database),
       readOnly: config.storage.maintenance.readonly.enabled,
+      // bin/wharf.js runs the compiled build when it is current and the TypeScript sources otherwise.
+      code: import.meta.url.endsWith('.js') ? 'compiled' : 'sources',
     },
     `listening on ${url}`,
   );

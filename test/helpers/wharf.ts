@@ -7,6 +7,7 @@ import pg from 'pg';
 
 const projectRoot = resolve(import.meta.dirname, '..', '..');
 const cliEntry = join(projectRoot, 'src', 'cli', 'main.ts');
+const launcher = join(projectRoot, 'bin', 'wharf.js');
 
 export interface WharfOptions {
   /** Extra environment (REGISTRY_* overrides and the like). */
@@ -20,6 +21,11 @@ export interface WharfOptions {
    * configures another storage driver, since only one may be configured.
    */
   filesystemStorage?: boolean;
+  /**
+   * Start through bin/wharf.js, as `npm start` and installed users do (the compiled build when it is current),
+   * instead of the TypeScript sources under tsx.
+   */
+  viaLauncher?: boolean;
 }
 
 export interface WharfProcess {
@@ -43,7 +49,7 @@ export async function startWharf(options: WharfOptions = {}): Promise<WharfProce
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-')));
   const database = usesOwnDatabase(options) ? undefined : await testDatabaseEnv(dataDir);
   const scaleOut = usesOwnStorage(options) ? undefined : scaleOutEnv(dataDir);
-  const args = ['--import', 'tsx', cliEntry, 'serve'];
+  const args = options.viaLauncher ? [launcher, 'serve'] : ['--import', 'tsx', cliEntry, 'serve'];
   if (options.configYaml !== undefined) {
     const configPath = join(dataDir, `config-${process.pid}-${Date.now()}.yml`);
     await writeFile(configPath, options.configYaml);
