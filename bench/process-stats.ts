@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-// Figures of the server process itself; no descendant is counted. (Had the compiled build been stale, Wharf
-// would run under tsx, whose esbuild service is a child process that only compiles at startup.)
+// Figures of the server process itself (the compiled build run by plain node); no descendant is counted.
 
 const clockTicksPerSecond = 100;
 

@@ -72,15 +72,16 @@ async function startReference(): Promise<RegistryServer> {
 }
 
 /**
- * `wharf serve` on embedded defaults and a temp data dir, run as users run it: the compiled build that
- * `npm run bench` makes first (see bin/wharf.js). The port is chosen here rather than read from the
+ * `wharf serve` on embedded defaults and a temp data dir, run as `npm start` runs it: the compiled build,
+ * which `npm run bench` makes first. It is started directly rather than through bin/wharf.js, which would fall
+ * back to the TypeScript sources if one were edited during the run. The port is chosen here rather than read from the
  * `listening on` line, because that line is an info-level log and the server runs at level error.
  */
 async function startWharf(options: StartOptions): Promise<RegistryServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-bench-wharf-'));
   const port = await freePort();
   const nodeFlags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-  const child = spawn(process.execPath, [...nodeFlags, join('bin', 'wharf.js'), 'serve'], {
+  const child = spawn(process.execPath, [...nodeFlags, join('dist', 'cli', 'main.js'), 'serve'], {
     cwd: projectRoot,
     env: {
       ...process.env,

@@ -3,7 +3,7 @@
 // the TypeScript sources through tsx's loader otherwise. The compiled form starts faster and keeps about 45 MiB
 // less resident, because no transpiler and no source maps live in the server process; the loader keeps an
 // edited checkout runnable without a build step.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -20,11 +20,10 @@ function newestSourceMtime(directory) {
 }
 
 function compiledIsCurrent() {
-  try {
-    return statSync(buildStamp).mtimeMs >= newestSourceMtime(join(root, 'src'));
-  } catch {
-    return false;
-  }
+  if (!existsSync(buildStamp)) return false;
+  // An installation that ships only dist/ (the container image) has no sources to be newer.
+  const sources = join(root, 'src');
+  return !existsSync(sources) || statSync(buildStamp).mtimeMs >= newestSourceMtime(sources);
 }
 
 if (compiledIsCurrent()) {

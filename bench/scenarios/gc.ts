@@ -124,7 +124,7 @@ async function runCase(live: number, garbage: number, reference: boolean): Promi
     started = performance.now();
     const output = await runCommand(
       process.execPath,
-      [join(projectRoot, 'bin', 'wharf.js'), 'gc', '--upload-grace', '0s'],
+      [join(projectRoot, 'dist', 'cli', 'main.js'), 'gc', '--upload-grace', '0s'],
       { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(root, 'wharf'), REGISTRY_LOG_LEVEL: 'error' },
     );
     const offlineSeconds = (performance.now() - started) / 1000;
