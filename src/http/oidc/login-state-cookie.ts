@@ -1,5 +1,6 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
 import type { PendingLogin } from '../../auth/oidc/oidc-client.ts';
+import { openSealedValue, sealValue } from '../signed-value.ts';
 
 export const loginStateCookieName = 'wharf_oidc_login';
 
@@ -22,31 +23,16 @@ interface CookiePayload extends PendingLogin {
 /** `base64url(JSON).base64url(HMAC-SHA256)`: readable by nobody but the server that checks it is intact. */
 export function signLoginState(pending: PendingLogin, key: Buffer, now = Date.now()): string {
   const payload: CookiePayload = { ...pending, expiresAt: now + loginStateLifetimeSeconds * 1000 };
-  const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
-  return `${body}.${mac(body, key)}`;
+  return sealValue(payload, key);
 }
 
 /** The pending login, or undefined when the value is missing, altered, expired or malformed. */
 export function verifyLoginState(value: string | undefined, key: Buffer, now = Date.now()): PendingLogin | undefined {
   if (value === undefined) return undefined;
-  const [body, signature, ...rest] = value.split('.');
-  if (body === undefined || signature === undefined || rest.length > 0) return undefined;
-  const expected = Buffer.from(mac(body, key), 'utf8');
-  const actual = Buffer.from(signature, 'utf8');
-  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
+  const payload = openSealedValue(value, key);
   if (!isPayload(payload) || payload.expiresAt <= now) return undefined;
   const { state, nonce, codeVerifier, redirectUri } = payload;
   return { state, nonce, codeVerifier, redirectUri };
-}
-
-function mac(body: string, key: Buffer): string {
-  return createHmac('sha256', key).update(body, 'utf8').digest('base64url');
 }
 
 function isPayload(value: unknown): value is CookiePayload {

@@ -1,5 +1,6 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { RegistryError } from '../../oci/errors.ts';
+import { openSealedValue, sealValue } from '../signed-value.ts';
 
 /** The query parameter of an upload's Location that carries its signed state, as in Distribution. */
 export const uploadStateParameter = '_state';
@@ -31,23 +32,12 @@ export class UploadStateSigner {
 
   sign(state: UploadState): string {
     const { name, id, offset, startedAt } = state;
-    const body = Buffer.from(JSON.stringify({ name, id, offset, startedAt }), 'utf8').toString('base64url');
-    return `${body}.${this.mac(body)}`;
+    return sealValue({ name, id, offset, startedAt }, this.key);
   }
 
   /** The state the token carries, or undefined when it is malformed or its signature is wrong. */
   open(token: string): UploadState | undefined {
-    const [body, signature, ...rest] = token.split('.');
-    if (body === undefined || signature === undefined || rest.length > 0) return undefined;
-    const expected = Buffer.from(this.mac(body), 'utf8');
-    const actual = Buffer.from(signature, 'utf8');
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
-    let payload: unknown;
-    try {
-      payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-    } catch {
-      return undefined;
-    }
+    const payload = openSealedValue(token, this.key);
     if (!isUploadState(payload)) return undefined;
     const { name, id, offset, startedAt } = payload;
     return { name, id, offset, startedAt };
@@ -71,10 +61,6 @@ export class UploadStateSigner {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${id.slice(0, 64)} is unknown`);
     }
     return state;
-  }
-
-  private mac(body: string): string {
-    return createHmac('sha256', this.key).update(body, 'utf8').digest('base64url');
   }
 }
 
