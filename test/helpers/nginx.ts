@@ -111,13 +111,21 @@ export async function checkDeployedConfig(): Promise<string> {
  */
 export async function startNginx(upstreams: readonly string[]): Promise<Nginx> {
   const site = await readFile(deployedSitePath, 'utf8');
+  return startNginxSite((listen) => siteForTest(site, upstreams, listen));
+}
+
+/**
+ * Starts nginx with the site `render` returns for the address it must listen on (`127.0.0.1:PORT`),
+ * the same way as startNginx.
+ */
+export async function startNginxSite(render: (listen: string) => string): Promise<Nginx> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-nginx-'));
   await mkdir(join(dir, 'tmp'));
   await writeFile(join(dir, 'nginx.conf'), mainConfig(join(dir, 'wharf.conf')));
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    await writeFile(join(dir, 'wharf.conf'), siteForTest(site, upstreams, `127.0.0.1:${port}`));
+    await writeFile(join(dir, 'wharf.conf'), render(`127.0.0.1:${port}`));
     try {
       return await launch(dir, port);
     } catch (error) {
