@@ -6,6 +6,7 @@ import { parseRepositorySelector, repositoryItems, type TaggedSource } from '../
 import { LayoutTarget } from '../replication/sync-target.ts';
 import { tagFilter } from '../replication/tag-filter.ts';
 import { TransportError } from '../replication/transport-error.ts';
+import { onInterrupt } from './interrupt-cleanup.ts';
 import { loadConfigOrExit } from './load-config-or-exit.ts';
 import { openLocalRegistry } from './open-local-registry.ts';
 import { accessOf, addAccessOptions, addCommonAccessOptions, RegistryClients } from './registry-access.ts';
@@ -69,9 +70,12 @@ See docs/replication.md.`,
         const target = new LayoutTarget(
           await openLayoutDestination({ transport: 'oci-archive', path: options.output, name: '' }, copyOptions),
         );
+        // The archive is written under a temporary name; an interrupted export removes it (there is no resume).
+        const stopHandling = onInterrupt('export', () => target.close());
         try {
           await run.copyAll(repositoryItems(selectors, open, takeTag), target, false);
         } finally {
+          stopHandling();
           await target.close();
         }
       } finally {

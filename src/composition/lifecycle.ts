@@ -8,7 +8,7 @@ import type { ProjectContents } from '../http/api/management-context.ts';
 import type { MetadataStore } from '../metadata/metadata-store.ts';
 import { ProjectStore } from '../metadata/project-store.ts';
 import type { Logger } from '../observability/logger.ts';
-import { isRegistryError } from '../oci/errors.ts';
+import { isRegistryError, RegistryError } from '../oci/errors.ts';
 import { ArtifactInventory } from '../policy/artifact-inventory.ts';
 import { immutabilityGuard } from '../policy/immutability/immutability-guard.ts';
 import { ImmutabilityRules } from '../policy/immutability/immutability-rules.ts';
@@ -100,12 +100,21 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
       });
       const projectContents: ProjectContents = {
         async deleteRepositories(project) {
-          for (const repository of await inventory.repositoryNames(project)) {
+          const names = await inventory.repositoryNames(project);
+          // Every repository an immutable tag protects is named at once; the others go meanwhile.
+          const kept: { repository: string; reason: string }[] = [];
+          for (const repository of names) {
             await registry.deleteRepository(repository).catch((error: unknown) => {
               // Deleted meanwhile: what this wanted.
-              if (!(isRegistryError(error) && error.code === 'NAME_UNKNOWN')) throw error;
+              if (isRegistryError(error) && error.code === 'NAME_UNKNOWN') return;
+              if (isRegistryError(error) && error.code === 'DENIED') {
+                kept.push({ repository, reason: error.message });
+                return;
+              }
+              throw error;
             });
           }
+          if (kept.length > 0) throw immutableRepositories(project, kept, names.length - kept.length);
         },
         async projectDeleted(project) {
           immutability.forget(project);
@@ -125,4 +134,18 @@ export async function composeLifecycle(config: Config, deps: LifecycleDependenci
       await quotaNotices?.settled();
     },
   };
+}
+
+/** A forced project deletion refused by tag immutability: every protected repository, and why. */
+function immutableRepositories(
+  project: string,
+  kept: readonly { repository: string; reason: string }[],
+  deleted: number,
+): RegistryError {
+  const count = kept.length === 1 ? '1 repository' : `${kept.length} repositories`;
+  return new RegistryError(
+    'DENIED',
+    `project ${project} keeps ${count} an immutable tag protects (the other ${deleted} ${deleted === 1 ? 'was' : 'were'} deleted): ${kept.map((entry) => entry.reason).join('; ')}`,
+    { detail: { project, repositories: kept.map((entry) => entry.repository) } },
+  );
 }

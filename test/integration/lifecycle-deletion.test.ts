@@ -192,24 +192,34 @@ describe('deletion', () => {
     assert.deepEqual((await api(wharf.url, 'GET', '/projects/full/immutability-rules', { as: admin })).json(), []);
   });
 
-  it('keeps a project whose repositories an immutable tag protects', async () => {
+  it('keeps a project whose repositories an immutable tag protects, naming them all and deleting the rest', async () => {
     await createProject(wharf.url, admin, 'locked');
     const release = sizedImage([layer(200)]);
+    const later = sizedImage([layer(200)]);
     await push(wharf.url, 'locked/app', 'v1', release, admin);
     await push(wharf.url, 'locked/other', 'latest', sizedImage([layer(200)]), admin);
+    await push(wharf.url, 'locked/zeta', 'v2', later, admin);
     const rule = await api(wharf.url, 'POST', '/projects/locked/immutability-rules', {
       as: admin,
-      body: { repositories: { pattern: 'app' }, tags: { pattern: 'v*' } },
+      body: { tags: { pattern: 'v*' } },
     });
     const { id } = rule.json<{ id: number }>();
     const refused = await api(wharf.url, 'DELETE', '/projects/locked?force=true', { as: admin });
     assert.equal(refused.status, 403);
+    const because = (repository: string, tag: string, digest: string) =>
+      `tag ${repository}:${tag} is immutable by immutability rule ${id} (repositories matching "**", tags matching "v*"); manifest ${digest} it names cannot be deleted`;
     assert.equal(
       firstError(refused).message,
-      `tag locked/app:v1 is immutable by immutability rule ${id} (repositories matching "app", tags matching "v*"); manifest ${release.digest} it names cannot be deleted`,
+      `project locked keeps 2 repositories an immutable tag protects (the other 1 was deleted): ${because('locked/app', 'v1', release.digest)}; ${because('locked/zeta', 'v2', later.digest)}`,
     );
+    assert.deepEqual(firstError(refused).detail, {
+      project: 'locked',
+      repositories: ['locked/app', 'locked/zeta'],
+    });
     assert.equal((await api(wharf.url, 'GET', '/projects/locked', { as: admin })).status, 200);
     assert.deepEqual(await tagsOf(wharf.url, 'locked/app', admin), ['v1']);
+    assert.deepEqual(await tagsOf(wharf.url, 'locked/zeta', admin), ['v2']);
+    assert.ok(!(await catalogOf(wharf.url, admin)).includes('locked/other'), 'the unprotected repository is deleted');
   });
 });
 

@@ -118,6 +118,31 @@ export function replicationExecutionRoutes(service: ReplicationService): ApiRout
       },
     }),
     defineRoute({
+      method: 'POST',
+      path: '/replication/executions/{id}/retry',
+      operationId: 'retryReplication',
+      summary: 'Start a new execution for the tasks of an ended execution that did not succeed',
+      tag,
+      anonymous: false,
+      params: idPathSchema,
+      responses: [
+        { status: 201, description: 'queued', schema: executionSchema, headers: { Location: 'the new execution' } },
+        errors.unauthorized,
+        errors.forbidden,
+        errors.notFound,
+        { status: 412, description: 'it has not ended, has no task to retry, or its policy is disabled' },
+      ],
+      async handler({ principal, params }) {
+        requireReplicationAdmin(principal);
+        const execution = await translateReplicationErrors(() => service.retryExecution(params.id));
+        return {
+          status: 201,
+          body: executionBody(execution),
+          headers: { Location: `/api/v1/replication/executions/${execution.id}` },
+        };
+      },
+    }),
+    defineRoute({
       method: 'GET',
       path: '/replication/executions/{id}/tasks',
       operationId: 'listReplicationTasks',

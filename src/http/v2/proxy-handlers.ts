@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseDigest } from '../../oci/digest.ts';
 import { parseAccept } from '../../oci/negotiation.ts';
 import type { BlobInFlight } from '../../replication/proxy/blob-cache.ts';
+import type { ManifestDescription } from '../../replication/proxy/manifest-cache.ts';
 import type { ProxyTarget } from '../../replication/proxy/proxy-target.ts';
 import type { PullThroughCache } from '../../replication/proxy/pull-through-cache.ts';
 import { getBlob } from './blob-handlers.ts';
@@ -51,22 +52,29 @@ async function proxiedManifest(
   method: string,
 ): Promise<void> {
   const { request, reply } = context;
-  const manifest = await cache.manifest(target, reference, parseAccept(request.headers.accept));
-  reply.headers({
-    'Content-Type': manifest.mediaType,
-    'Content-Length': manifest.size,
-    'Docker-Content-Digest': manifest.digest,
-    ETag: `"${manifest.digest}"`,
-  });
+  const accepted = parseAccept(request.headers.accept);
   if (method === 'HEAD') {
-    reply.code(200).send();
+    // Asking whether an image exists does not pull it into the cache.
+    const head = await cache.manifestHead(target, reference, accepted);
+    reply.headers(manifestHeaders(head)).code(200).send();
     return;
   }
+  const manifest = await cache.manifest(target, reference, accepted);
+  reply.headers(manifestHeaders(manifest));
   if (request.headers['if-none-match'] === `"${manifest.digest}"`) {
     reply.code(304).send();
     return;
   }
   reply.code(200).send(manifest.payload);
+}
+
+function manifestHeaders(manifest: ManifestDescription): Record<string, string | number> {
+  return {
+    'Content-Type': manifest.mediaType,
+    'Content-Length': manifest.size,
+    'Docker-Content-Digest': manifest.digest,
+    ETag: `"${manifest.digest}"`,
+  };
 }
 
 async function proxiedBlobHead(

@@ -20,6 +20,9 @@ import type {
 /** A run holds its project's lock this long between renewals (Redis renews it while the run lasts). */
 const lockTtlMs = 5 * 60_000;
 
+/** How often a run under way renews its heartbeat (retention-scheduler.ts fails runs whose heartbeat stops). */
+export const runHeartbeatMs = 10_000;
+
 export interface RetentionRunnerDependencies {
   db: Kysely<Database>;
   store: RetentionStore;
@@ -100,6 +103,12 @@ export class RetentionRunner {
     dryRun: boolean,
     origin: Pick<FinishedRun, 'trigger' | 'triggeredBy'>,
   ): Promise<void> {
+    const heartbeat = setInterval(() => {
+      this.deps.store
+        .heartbeat(id)
+        .catch((error: unknown) => this.deps.logger.warn({ err: error, run: id }, 'retention heartbeat failed'));
+    }, runHeartbeatMs);
+    heartbeat.unref();
     let totals: RunTotals;
     try {
       if (dryRun) {
@@ -115,6 +124,8 @@ export class RetentionRunner {
     } catch (error) {
       this.deps.logger.error({ err: error, project: policy.project, run: id }, 'retention run failed');
       totals = failedRun(error instanceof Error ? error.message : String(error));
+    } finally {
+      clearInterval(heartbeat);
     }
     try {
       await this.deps.store.finishRun(id, totals);

@@ -1,10 +1,15 @@
 import { Cron } from 'croner';
 import type { Logger } from '../../observability/logger.ts';
-import type { RetentionRunner } from './retention-runner.ts';
+import { type RetentionRunner, runHeartbeatMs } from './retention-runner.ts';
 import type { RetentionStore } from './retention-store.ts';
 
 /** How often the schedules are read again, to follow changes made through other instances. */
 export const scheduleRefreshMs = 30_000;
+
+export interface RetentionSchedulerOptions {
+  /** A running run whose heartbeat is older than this was abandoned by a process that died. */
+  abandonedAfterMs?: number;
+}
 
 interface ScheduledJob {
   project: string;
@@ -16,24 +21,39 @@ interface ScheduledJob {
  * Runs every project's retention policy on its cron schedule (croner; five fields, or six with
  * seconds first, in UTC). Every instance keeps the same timers; each fire is claimed in the
  * database under its scheduled time (RetentionRunner.runScheduled), so exactly one instance runs it.
+ * At start and on every refresh it also marks failed the runs whose heartbeat stopped (their
+ * process crashed or was killed), as replication does with its executions.
  */
 export class RetentionScheduler {
   private readonly jobs = new Map<number, ScheduledJob>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly abandonedAfterMs: number;
 
   constructor(
     private readonly store: RetentionStore,
     private readonly runner: RetentionRunner,
     private readonly logger: Logger,
-  ) {}
+    options: RetentionSchedulerOptions = {},
+  ) {
+    this.abandonedAfterMs = options.abandonedAfterMs ?? runHeartbeatMs * 6;
+  }
 
   async start(): Promise<void> {
+    await this.failAbandoned();
     await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'could not read retention schedules'));
+      this.failAbandoned().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'could not look for interrupted retention runs'),
+      );
     }, scheduleRefreshMs);
     this.timer.unref();
+  }
+
+  private async failAbandoned(): Promise<void> {
+    const failed = await this.store.failAbandoned(Date.now() - this.abandonedAfterMs);
+    for (const id of failed) this.logger.warn({ run: id }, 'retention run interrupted: its process stopped');
   }
 
   /** Follows the schedules as stored now (called at once after a change through this instance). */

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../metadata/schema.ts';
 import { chunked } from '../project-scope.ts';
 import { parseStoredRules, type RetentionRule } from './retention-rules.ts';
@@ -113,6 +113,7 @@ export class RetentionStore {
     projectId: number,
     run: { trigger: RunTrigger; dryRun: boolean; triggeredBy: string | null; scheduledFor: number | null },
   ): Promise<number | undefined> {
+    const now = Date.now();
     const inserted = await this.db
       .insertInto('retention_runs')
       .values({
@@ -122,7 +123,8 @@ export class RetentionStore {
         status: 'running',
         triggered_by: run.triggeredBy,
         scheduled_for: run.scheduledFor,
-        started_at: Date.now(),
+        started_at: now,
+        heartbeat_at: now,
       })
       .onConflict((conflict) => conflict.columns(['project_id', 'scheduled_for']).doNothing())
       .returning('id')
@@ -145,6 +147,36 @@ export class RetentionStore {
       })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** Tells other instances (and this one after a restart) that the run is still under way. */
+  async heartbeat(id: number): Promise<void> {
+    await this.db
+      .updateTable('retention_runs')
+      .set({ heartbeat_at: Date.now() })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  /**
+   * Runs left running by a process that died (no heartbeat since `heartbeatBefore`; runs recorded
+   * before heartbeats existed count from their start): marked failed. Returns their ids.
+   */
+  async failAbandoned(heartbeatBefore: number): Promise<number[]> {
+    const lastSeen = sql<number>`coalesce(heartbeat_at, started_at)`;
+    const rows = await this.db
+      .updateTable('retention_runs')
+      .set({
+        status: 'failed',
+        finished_at: Date.now(),
+        error: 'interrupted: the process running it stopped before it finished; start it again to apply the rest',
+      })
+      .where('status', '=', 'running')
+      .where(lastSeen, '<', heartbeatBefore)
+      .returning('id')
+      .execute();
+    return rows.map((row) => row.id);
   }
 
   async addRunArtifacts(runId: number, artifacts: readonly RunArtifact[]): Promise<void> {

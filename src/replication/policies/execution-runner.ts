@@ -59,7 +59,7 @@ export class ExecutionStopped extends Error {
  * Runs one execution of a policy: lists what the filters select on the source, a page of
  * repositories and tags at a time (never a whole tags list), and copies each artifact on one of
  * `concurrency` workers as the listing goes, each as a task with its own status, attempts, bytes
- * and error. Event-based executions run the tasks they were created with instead.
+ * and error. Event-based executions and retries run the tasks they were created with instead.
  */
 export async function runExecution(run: ExecutionRun): Promise<ExecutionOutcome> {
   const { execution, policy, store, signal } = run;
@@ -75,7 +75,9 @@ export async function runExecution(run: ExecutionRun): Promise<ExecutionOutcome>
   const limiter = new BandwidthLimiter(policy.speed);
   const referrersSeen = new Map<string, Promise<Descriptor[]>>();
   const engine = new CopyEngine({ concurrency: policy.concurrency, referrers: true, blobAttempts: 2 });
-  const items = execution.trigger === 'event_based' ? createdTasks(run) : enumerate(run);
+  // Event-based executions and retries are created with their tasks; the others list the source.
+  const created = execution.trigger === 'event_based' || (await store.hasTasks(execution.id));
+  const items = created ? createdTasks(run) : enumerate(run);
   const iterator = items[Symbol.asyncIterator]();
   let listingError: unknown;
 

@@ -85,6 +85,58 @@ export class ExecutionStore {
     });
   }
 
+  /**
+   * A new pending execution of the same policy that runs again the tasks of `executionId` that did
+   * not succeed (failed, stopped, or never started). Undefined when there is none.
+   */
+  async createRetry(executionId: number, policyId: number): Promise<number | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const tasks = await trx
+        .selectFrom('replication_tasks')
+        .select(['operation', 'src_resource', 'dst_resource', 'digest'])
+        .where('execution_id', '=', executionId)
+        .where('status', 'in', ['failed', 'stopped', 'pending'])
+        .orderBy('id')
+        .execute();
+      if (tasks.length === 0) return undefined;
+      const row = await trx
+        .insertInto('replication_executions')
+        .values({
+          policy_id: policyId,
+          status: 'pending',
+          trigger: 'manual',
+          trigger_key: null,
+          status_text: `retry of execution ${executionId}`,
+          created_at: Date.now(),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.addTasks(
+        row.id,
+        tasks.map((task) => ({
+          operation: task.operation as TaskOperation,
+          srcResource: task.src_resource,
+          dstResource: task.dst_resource,
+          digest: task.digest ?? undefined,
+          status: 'pending' as const,
+        })),
+        trx,
+      );
+      return row.id;
+    });
+  }
+
+  /** Whether the execution was created with its tasks (event-based, or a retry) rather than listing them. */
+  async hasTasks(executionId: number): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('replication_tasks')
+      .select('id')
+      .where('execution_id', '=', executionId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async find(id: number): Promise<Execution | undefined> {
     const row = await this.db.selectFrom('replication_executions').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toExecution(row);

@@ -204,6 +204,23 @@ export class ReplicationService {
     return this.getExecution(id);
   }
 
+  /**
+   * Queues a new execution of an ended execution's policy for the tasks that did not succeed
+   * (failed, stopped, never started); the ones that succeeded or were skipped are not run again.
+   */
+  async retryExecution(id: number): Promise<ExecutionView> {
+    const execution = await this.getExecution(id);
+    if (!isFinished(execution.status)) {
+      throw new ReplicationError('precondition', `execution ${id} has not ended (${execution.status})`);
+    }
+    const policy = await this.getPolicy(execution.policyId);
+    if (!policy.enabled) throw new ReplicationError('precondition', `policy ${policy.id} is disabled`);
+    const retry = await this.executions.createRetry(id, policy.id);
+    if (retry === undefined) throw new ReplicationError('precondition', `execution ${id} has no task to retry`);
+    this.hooks.executionQueued();
+    return this.getExecution(retry);
+  }
+
   async listExecutions(
     filter: { policyId?: number; status?: ExecutionStatus; trigger?: ExecutionTrigger },
     page: PageWindow,

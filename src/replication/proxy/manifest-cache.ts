@@ -22,6 +22,14 @@ export interface ManifestCacheOptions {
 }
 
 type ManifestHead = { digest: Digest } | undefined;
+type UpstreamManifestHead = { digest: Digest; mediaType: string; size: number };
+
+/** What a HEAD on a manifest tells: the headers of the GET, without the bytes. */
+export interface ManifestDescription {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
 
 /**
  * Manifests of proxied repositories. A tag is served from the cache while the upstream confirmed
@@ -65,6 +73,48 @@ export class ManifestCache {
       );
     }
     return this.byDigest(target, child);
+  }
+
+  /**
+   * What a HEAD answers: a cached manifest as GET would serve it, or else the upstream's own answer
+   * to a HEAD. Nothing is fetched or stored, so asking whether an image exists costs the upstream a
+   * HEAD and leaves the cache as it was. A client that accepts no list, asking for a tag naming
+   * one, is answered by the GET path, which picks the list's default image.
+   */
+  async head(target: ProxyTarget, reference: string, accepted: AcceptedTypes): Promise<ManifestDescription> {
+    const byTag = !reference.includes(':');
+    const key = byTag ? parseTag(reference) : parseDigest(reference);
+    if (await this.holds(target, key)) return this.get(target, reference, accepted);
+    let head: UpstreamManifestHead | undefined;
+    try {
+      head = await target.upstream.headManifest(target.remoteName, reference);
+    } catch (error) {
+      if (isRegistryError(error)) throw error;
+      this.options.metrics.request('manifest', 'error');
+      throw classify(error).toRegistryError('manifest', reference);
+    }
+    if (head === undefined) {
+      throw new RegistryError(
+        'MANIFEST_UNKNOWN',
+        `manifest unknown to the upstream: ${target.remoteName}:${reference}`,
+      );
+    }
+    const outcome = negotiateManifest(head.mediaType, accepted, byTag);
+    if (outcome === 'serve') {
+      this.options.metrics.request('manifest', 'miss');
+      return head;
+    }
+    if (outcome === 'not-acceptable') {
+      const kind = head.mediaType === MediaTypes.ociIndex ? 'OCI index' : 'OCI manifest';
+      throw new RegistryError('MANIFEST_UNKNOWN', `${kind} found, but the Accept header does not support it`);
+    }
+    return this.get(target, reference, accepted);
+  }
+
+  /** Whether the reference is answered from the cache: held, or fetched and waiting for its blobs. */
+  private async holds(target: ProxyTarget, reference: string): Promise<boolean> {
+    if (this.pending.has(keyOf(target, reference))) return true;
+    return (await this.local(target, reference)) !== undefined;
   }
 
   private async byDigest(target: ProxyTarget, digest: Digest): Promise<ManifestWithPayload> {

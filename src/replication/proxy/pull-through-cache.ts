@@ -5,7 +5,7 @@ import { isRegistryError } from '../../oci/errors.ts';
 import type { AcceptedTypes } from '../../oci/negotiation.ts';
 import type { RegistryService } from '../../registry/registry-service.ts';
 import { BlobCache, type BlobInFlight } from './blob-cache.ts';
-import { ManifestCache } from './manifest-cache.ts';
+import { ManifestCache, type ManifestDescription } from './manifest-cache.ts';
 import type { ProxyMetrics } from './proxy-metrics.ts';
 import type { ProxyRouter } from './proxy-router.ts';
 import type { ProxyTarget } from './proxy-target.ts';
@@ -65,6 +65,11 @@ export class PullThroughCache {
 
   manifest(target: ProxyTarget, reference: string, accepted: AcceptedTypes): Promise<ManifestWithPayload> {
     return this.manifests.get(target, reference, accepted);
+  }
+
+  /** For HEAD: the manifest's digest, type and size, from the cache or an upstream HEAD; caches nothing new. */
+  manifestHead(target: ProxyTarget, reference: string, accepted: AcceptedTypes): Promise<ManifestDescription> {
+    return this.manifests.head(target, reference, accepted);
   }
 
   /** The blob's size, from the registry or else the upstream. */
