@@ -17,11 +17,16 @@ import { scheduleAuditPurging } from './events/audit/audit-retention.ts';
 import { AuditStore } from './events/audit/audit-store.ts';
 import { scheduleUploadPurging } from './gc/upload-purger.ts';
 import { auditRoutes } from './http/api/audit-routes.ts';
+import { scanRoutes } from './http/api/scan-routes.ts';
+import { signaturePolicyRoutes } from './http/api/signature-policy-routes.ts';
 import { registerAuditTrail } from './http/audit-trail.ts';
 import { registerMetricsRoute } from './http/observability-plugin.ts';
 import { createHttpServer } from './http/server.ts';
+import { SessionCookies } from './http/session/session-cookie.ts';
 import { tlsEnabled } from './http/tls/tls-options.ts';
 import { createTlsServerFactory } from './http/tls/tls-server.ts';
+import { uiDirectory } from './http/ui/ui-directory.ts';
+import { registerUi } from './http/ui/ui-plugin.ts';
 import { UploadStateSigner } from './http/v2/upload-state.ts';
 import { describeDatabase } from './metadata/open-database.ts';
 import { ProjectStore } from './metadata/project-store.ts';
@@ -46,7 +51,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   const storage = instrumentStorage(await openStorage(config, logger), metrics);
   const httpSecret = await resolveHttpSecret(config, logger);
   const redis = config.redis ? await connectRedis(config.redis, logger) : undefined;
-  const { metadata, registry, gc, lifecycle, events } = await composeRegistryCore(config, {
+  const { metadata, registry, gc, lifecycle, events, signatures, scanning } = await composeRegistryCore(config, {
     storage,
     logger,
     metrics,
@@ -104,10 +109,21 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
       ...events.apiRoutes,
       ...replication.apiRoutes,
       ...policies.apiRoutes,
+      ...signaturePolicyRoutes({ projects: new ProjectStore(metadata.db), policies: signatures.policies }),
+      ...scanRoutes({
+        projects: new ProjectStore(metadata.db),
+        metadata,
+        reports: scanning.reports,
+        policies: scanning.policies,
+        vulnerabilities: scanning.vulnerabilities,
+        queued: scanning.kick,
+      }),
     ],
     projectContents: policies.projectContents,
   });
   const tls = tlsEnabled(config.http.tls) ? await createTlsServerFactory(config.http.tls, logger) : undefined;
+  // The UI's sign-in cookie is a credential only where there is a UI and something to sign in to.
+  const sessions = config.ui.enabled && auth.services.enabled ? new SessionCookies(httpSecret) : undefined;
   const { app, access } = createHttpServer({
     serverFactory: tls?.serverFactory,
     logger,
@@ -122,9 +138,20 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     trustedProxies: config.http.trustedproxies,
     metricsPath: prometheus.enabled && !debugAddr ? prometheus.path : undefined,
     proxy: proxyCache.cache,
+    sessions,
   });
 
   auth.registerRoutes(app, access);
+  if (config.ui.enabled) {
+    await registerUi(app, {
+      directory: uiDirectory,
+      access,
+      sessions,
+      projects: config.auth.projects.enabled,
+      deleteEnabled: config.storage.delete.enabled,
+      logger,
+    });
+  }
   registerAuditTrail(app, {
     metrics,
     audit,
@@ -141,6 +168,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
   events.start(Number(new URL(url).port) || (tls ? 443 : 80));
   replication.start();
   await lifecycle.start();
+  const stopScanning = scanning.start(registry, logger);
 
   let debugApp: FastifyInstance | undefined;
   if (debugAddr) {
@@ -184,6 +212,7 @@ export async function startRegistry(config: Config, warnings: readonly string[] 
     logger,
     async close() {
       stopPurging();
+      await stopScanning();
       await gc.stop();
       tls?.close();
       auth.close();

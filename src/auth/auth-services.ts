@@ -1,6 +1,7 @@
 import type { ResourceAccess } from './access.ts';
 import type { Authenticator } from './authenticator.ts';
 import type { Authorizer } from './authorizer.ts';
+import type { StandingLookup } from './identities/standing-identities.ts';
 import type { Principal } from './principal.ts';
 
 /** Verifies a bearer token and turns it into a principal carrying the token's grants. */
@@ -45,6 +46,8 @@ export interface AuthServices {
   challenge: Challenge;
   /** Subject of a verified TLS client certificate → principal (mTLS), when configured. */
   certificatePrincipal?: (subjectCommonName: string) => Promise<Principal | undefined>;
+  /** Accounts as they stand now, for web UI sessions (which end when the account does). */
+  standing?: StandingLookup;
   /**
    * Runs before a push is authorized: in projects mode it refuses a repository whose project does
    * not exist (404 NAME_UNKNOWN naming the project), or creates it when auto-creation is on.

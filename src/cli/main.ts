@@ -18,6 +18,9 @@ const commands: Record<string, () => Promise<Command>> = {
   sync: async () => (await import('./sync-command.ts')).syncCommand(),
   export: async () => (await import('./export-command.ts')).exportCommand(),
   import: async () => (await import('./import-command.ts')).importCommand(),
+  backup: async () => (await import('./backup-command.ts')).backupCommand(),
+  restore: async () => (await import('./restore-command.ts')).restoreCommand(),
+  scan: async () => (await import('./scan-command.ts')).scanCommand(),
 };
 
 const program = new Command()

@@ -11,6 +11,7 @@ import { RedisLoginLimiter } from '../auth/identities/redis-login-limiter.ts';
 import { RobotAuthenticator } from '../auth/identities/robot-authenticator.ts';
 import { isRobotName } from '../auth/identities/robot-names.ts';
 import { Robots } from '../auth/identities/robots.ts';
+import { standingIdentities } from '../auth/identities/standing-identities.ts';
 import { createLdapAuthenticator } from '../auth/ldap/ldap-authenticator.ts';
 import { OidcCliSecretAuthenticator } from '../auth/oidc/oidc-cli-secret-authenticator.ts';
 import { OidcClient } from '../auth/oidc/oidc-client.ts';
@@ -146,6 +147,7 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
     preparePush: projectAuthorizer
       ? (principal, repository) => projectAuthorizer.preparePush(principal, repository)
       : undefined,
+    standing: standingIdentities(projectsMode ? { users, robots, htpasswd } : { htpasswd }),
   };
 
   const tokenService = auth.tokenservice.enabled ?? projectsMode;

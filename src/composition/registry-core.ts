@@ -11,6 +11,9 @@ import { RegistryService } from '../registry/registry-service.ts';
 import type { StorageDriver } from '../storage/driver.ts';
 import { type ComposedEvents, composeEvents } from './events.ts';
 import { type ComposedLifecycle, composeLifecycle } from './lifecycle.ts';
+import { allPullGates } from './pull-gates.ts';
+import { type ComposedScanning, composeScanning } from './scanning.ts';
+import { type ComposedSignatures, composeSignatures } from './signatures.ts';
 
 export interface RegistryCoreDependencies {
   storage: StorageDriver;
@@ -38,6 +41,10 @@ export interface RegistryCore {
   lifecycle: ComposedLifecycle;
   /** The outbox and its publisher; its delivery workers run only once `events.start` is called. */
   events: ComposedEvents;
+  /** The signature gate the registry asks before serving a manifest, and per-project signature policies. */
+  signatures: ComposedSignatures;
+  /** The scan queue, reports, vulnerability database and the vulnerability gate. */
+  scanning: ComposedScanning;
 }
 
 /**
@@ -67,12 +74,20 @@ export async function composeRegistryCore(config: Config, deps: RegistryCoreDepe
       events: events.publisher,
     });
     events.listen();
+    const signatures = await composeSignatures(config, {
+      metadata,
+      cachedMetadata,
+      storage,
+      metrics: metrics.registry,
+    });
+    const scanning = composeScanning(config, { metadata, cachedMetadata, metrics: metrics.registry });
     const registry = new RegistryService(storage, cachedMetadata, {
       onManifestPulled: lifecycle.onManifestPulled,
+      pullGate: allPullGates([signatures.gate, scanning.gate]),
       deleteEnabled: config.storage.delete.enabled,
       readOnly: config.storage.maintenance.readonly.enabled,
     });
-    return { metadata, cachedMetadata, registry, gc, lifecycle, events };
+    return { metadata, cachedMetadata, registry, gc, lifecycle, events, signatures, scanning };
   } catch (error) {
     await gc?.stop();
     await metadata.close();

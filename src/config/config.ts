@@ -73,6 +73,37 @@ export interface Config {
     /** Executions one instance runs at the same time. */
     workers: number;
   };
+  /** The web UI at `/ui/` (docs/ui.md). */
+  ui: { enabled: boolean };
+  /** Pull policies of the whole registry; docs/signatures.md explains `signatures`. */
+  policy: {
+    signatures: {
+      /** Every pull of an image (not of its signatures) needs a signature. */
+      required: boolean;
+      mode: 'presence' | 'verified';
+      formats: Array<'cosign' | 'notation'>;
+      /** PEM public key files cosign signatures are verified with. */
+      trustedkeys: string[];
+      /** PEM certificate files notation signatures must chain to. */
+      trustedcertificates: string[];
+    };
+    /** The vulnerability gate of the whole registry (docs/scanning.md). */
+    vulnerabilities: {
+      /** Refuse pulls of images with findings at or above this severity. */
+      blockseverity: 'none' | 'low' | 'medium' | 'high' | 'critical';
+      /** Refuse pulls of images not scanned (yet, or whose scan failed). */
+      blockunscanned: boolean;
+    };
+  };
+  /** The built-in vulnerability scanner (docs/scanning.md). */
+  scan: {
+    /** Scan pushed manifests, on the schedule and on request. */
+    enabled: boolean;
+    /** How often the scan queue and the vulnerability database's version are looked at (ms). */
+    interval: number;
+    /** A cron expression (UTC) on which every manifest is rescanned. */
+    schedule?: string;
+  };
   health: {
     /** threshold is the number of consecutive failed checks that make the registry unhealthy (at least 1). */
     storagedriver: { enabled: boolean; interval: number; threshold: number };

@@ -53,7 +53,7 @@ export const unimplementedDistributionKeys: Readonly<Record<string, string>> = {
   'proxy.exec': 'use proxy.username and proxy.password',
   compatibility: '',
   validation: 'pushed manifests are not checked against validation rules',
-  policy: '',
+  'policy.repository': 'repository class policies are not enforced',
   'health.file': '',
   'health.http': '',
   'health.tcp': '',

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { isRepositoryName } from '../oci/reference.ts';
 import {
@@ -182,6 +183,52 @@ function requireUsernameAndPassword(
       path: [missing],
       message: 'is required with the other credential key',
       input: undefined,
+    });
+  }
+}
+
+/** `policy.signatures.formats`: at least one of the formats the signature gate knows. */
+function requireSignatureFormats(formats: string[], context: z.core.$RefinementCtx<unknown>): void {
+  if (formats.length === 0) {
+    context.addIssue({ code: 'custom', message: 'name at least one of cosign, notation', input: formats });
+  }
+  formats.forEach((format, index) => {
+    if (format !== 'cosign' && format !== 'notation') {
+      context.addIssue({
+        code: 'custom',
+        path: [index],
+        message: `unknown signature format ${JSON.stringify(format)}; expected cosign or notation`,
+        input: format,
+      });
+    }
+  });
+}
+
+/** Verified mode with nothing to verify against would refuse every pull. */
+function requireTrustForVerified(
+  signatures: { required: boolean; mode: string; trustedkeys: string[]; trustedcertificates: string[] },
+  context: z.core.$RefinementCtx<unknown>,
+): void {
+  if (signatures.mode !== 'verified' || !signatures.required) return;
+  if (signatures.trustedkeys.length === 0 && signatures.trustedcertificates.length === 0) {
+    context.addIssue({
+      code: 'custom',
+      path: ['trustedkeys'],
+      message: 'verified mode needs at least one public key file (or trustedcertificates for notation)',
+      input: signatures.trustedkeys,
+    });
+  }
+}
+
+/** `scan.schedule`: a cron expression croner accepts. */
+function requireCron(expression: string, context: z.core.$RefinementCtx<unknown>): void {
+  try {
+    new Cron(expression, { paused: true }).stop();
+  } catch (error) {
+    context.addIssue({
+      code: 'custom',
+      message: `not a cron expression: ${(error as Error).message}`,
+      input: expression,
     });
   }
 }
@@ -485,6 +532,30 @@ export const configSchema = z.strictObject({
   }).superRefine(requireUsernameAndPassword),
   replication: section({
     workers: integer({ min: 1, max: 64 }).default(2),
+  }),
+  ui: section({
+    enabled: flag().default(true),
+  }),
+  policy: section({
+    signatures: section({
+      required: flag().default(false),
+      mode: oneOf(['presence', 'verified']).default('presence'),
+      formats: textList()
+        .superRefine(requireSignatureFormats)
+        .transform((formats) => formats as Array<'cosign' | 'notation'>)
+        .default(() => ['cosign' as const, 'notation' as const]),
+      trustedkeys: textList().default(() => []),
+      trustedcertificates: textList().default(() => []),
+    }).superRefine(requireTrustForVerified),
+    vulnerabilities: section({
+      blockseverity: oneOf(['none', 'low', 'medium', 'high', 'critical'], { ignoreCase: true }).default('none'),
+      blockunscanned: flag().default(false),
+    }),
+  }),
+  scan: section({
+    enabled: flag().default(true),
+    interval: duration({ positive: true }).default(1_000),
+    schedule: text().superRefine(requireCron).optional(),
   }),
   health: section({
     storagedriver: section({

@@ -130,8 +130,10 @@ export function registerAuditTrail(app: FastifyInstance, deps: AuditTrailDepende
       const digest = header(reply, 'docker-content-digest') ?? (byDigest ? route.reference : undefined);
       if (digest !== undefined) detail.digest = digest;
       if (!byDigest) detail.tag = route.reference;
-      if (method === 'GET') {
-        if (!deps.recordPulls) return undefined;
+      // A pull a policy refused (an unsigned image) is a security decision: recorded, HEAD too, even without audit.pulls.
+      const refusedByPolicy = errorDetail?.error === 'PROJECTPOLICYVIOLATION';
+      if (method === 'GET' || (method === 'HEAD' && refusedByPolicy)) {
+        if (!deps.recordPulls && !refusedByPolicy) return undefined;
         [action, resourceType] = ['manifest.pull', 'manifest'];
         if (reply.statusCode === 200) detail.media_type = bareMediaType(header(reply, 'content-type'));
       } else if (method === 'PUT') {

@@ -10,6 +10,7 @@ import { registerErrorHandler } from './error-handler.ts';
 import { proxyTrust, registerForwardedHeader } from './forwarded.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { fastifyLoggingOptions, registerMetricsRoute, registerObservability } from './observability-plugin.ts';
+import type { SessionCookies } from './session/session-cookie.ts';
 import { registerTlsHeaders } from './tls/security-headers.ts';
 import type { ServerFactory } from './tls/tls-server.ts';
 import { registerDistributionRoutes } from './v2/distribution-routes.ts';
@@ -36,6 +37,8 @@ export interface HttpServerOptions {
   trustedProxies?: readonly string[];
   /** Pull-through caching (proxy projects, `proxy.*`); absent when nothing is proxied. */
   proxy?: PullThroughCache;
+  /** The web UI's sign-in cookies, accepted as credentials when given (docs/ui.md). */
+  sessions?: SessionCookies;
 }
 
 /** Registry manifests are JSON of up to 4 MiB; Fastify must not parse or buffer any body itself. */
@@ -70,7 +73,7 @@ export function createHttpServer(options: HttpServerOptions): { app: FastifyInst
   }
   registerHealthRoutes(app, options.healthChecks);
   if (options.metricsPath) registerMetricsRoute(app, options.metrics, options.metricsPath);
-  const access = new AccessControl(options.auth);
+  const access = new AccessControl(options.auth, options.sessions);
   registerDistributionRoutes(app, options.registry, access, {
     externalURL: options.externalURL,
     uploadState: new UploadStateSigner(options.secret ?? randomHttpSecret()),

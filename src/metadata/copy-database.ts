@@ -44,6 +44,12 @@ const tables: readonly CopiedTable[] = [
   { name: 'replication_executions', key: ['id'], numbered: true },
   { name: 'replication_tasks', key: ['id'], numbered: true },
   { name: 'replication_triggers', key: ['id'], numbered: true },
+  { name: 'signature_policies', key: ['project_id'] },
+  { name: 'vulnerability_ranges', key: ['id'], numbered: true },
+  { name: 'scan_state', key: ['name'] },
+  { name: 'scan_reports', key: ['digest'] },
+  { name: 'scan_queue', key: ['digest'] },
+  { name: 'vulnerability_policies', key: ['project_id'] },
 ];
 
 /** Rows per statement: a few thousand bound values, well inside both dialects' limits. */

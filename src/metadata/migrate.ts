@@ -9,6 +9,9 @@ import * as events from './migrations/007-events.ts';
 import * as auditLog from './migrations/008-audit-log.ts';
 import * as replication from './migrations/009-replication.ts';
 import * as proxyCache from './migrations/010-proxy-cache.ts';
+import * as signaturePolicies from './migrations/011-signature-policies.ts';
+import * as vulnerabilityScanning from './migrations/012-vulnerability-scanning.ts';
+import * as retentionRunHeartbeat from './migrations/013-retention-run-heartbeat.ts';
 import { isPostgres } from './migrations/column-types.ts';
 
 /** Migrations are compiled in, not read from a folder, so they travel with the code. */
@@ -23,6 +26,9 @@ const migrations: Record<string, Migration> = {
   '008-audit-log': auditLog,
   '009-replication': replication,
   '010-proxy-cache': proxyCache,
+  '011-signature-policies': signaturePolicies,
+  '012-vulnerability-scanning': vulnerabilityScanning,
+  '013-retention-run-heartbeat': retentionRunHeartbeat,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

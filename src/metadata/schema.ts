@@ -266,6 +266,8 @@ export interface RetentionRunsTable {
   failed: Generated<number>;
   bytes_freed: Generated<number>;
   error: string | null;
+  /** Renewed while the run lasts (null for runs recorded before heartbeats). */
+  heartbeat_at: number | null;
 }
 
 /** What a retention run deleted (or, dry, would delete), artifact by artifact. */

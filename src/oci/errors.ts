@@ -22,6 +22,8 @@ export const ErrorCodes = {
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  /** Harbor's refusal of a pull that a project policy forbids (unsigned or unscanned images). */
+  PROJECTPOLICYVIOLATION: { status: 412, message: 'the project policy refuses this request' },
   UNKNOWN: { status: 500, message: 'unknown error' },
 } as const;
 

@@ -7,6 +7,7 @@ import { type Descriptor, parseManifest } from '../oci/manifest.ts';
 import { MediaTypes } from '../oci/media-types.ts';
 import { type AcceptedTypes, negotiateManifest } from '../oci/negotiation.ts';
 import { parseTag } from '../oci/reference.ts';
+import type { PullReader } from '../policy/signatures/signature-gate.ts';
 import { type ByteRange, type StorageDriver, StorageNotFoundError } from '../storage/driver.ts';
 import { type AppendOptions, UploadSessions } from './upload-sessions.ts';
 
@@ -18,6 +19,13 @@ export interface RegistryOptions {
   readOnly: boolean;
   /** Told of every manifest served by GET (retention's last-pulled time); must not block or throw. */
   onManifestPulled?(repository: string, digest: string): void;
+  /** Asked before a manifest is served to a reader of the distribution API (the signature gate). */
+  pullGate?: PullGate;
+}
+
+/** Refuses (by throwing) a manifest read that a pull policy forbids. */
+export interface PullGate {
+  check(repository: string, reference: string, manifest: ManifestRecord, reader: PullReader): Promise<void>;
 }
 
 export interface BlobContent {
@@ -188,21 +196,38 @@ export class RegistryService {
     return { digest, subject: manifest.subject?.digest };
   }
 
-  /** Manifest metadata without the bytes (HEAD). */
-  async statManifest(repository: string, reference: string, accepted: AcceptedTypes): Promise<ManifestRecord> {
+  /**
+   * Manifest metadata without the bytes (HEAD). A `reader` is a client of the distribution API,
+   * whose reads the pull gate judges; replication, the proxy cache and export read without one.
+   */
+  async statManifest(
+    repository: string,
+    reference: string,
+    accepted: AcceptedTypes,
+    reader?: PullReader,
+  ): Promise<ManifestRecord> {
     const byTag = !reference.includes(':');
     const record = byTag
       ? await this.metadata.findManifestByTag(repository, parseTag(reference))
       : await this.metadata.findManifestByDigest(repository, parseDigest(reference));
     if (!record) throw manifestUnknown(reference);
+    if (reader) await this.options.pullGate?.check(repository, reference, record, reader);
     const outcome = negotiateManifest(record.mediaType, accepted, byTag);
     if (outcome === 'serve') return record;
     return this.negotiated(repository, await this.loadManifest(repository, reference), outcome);
   }
 
-  async getManifest(repository: string, reference: string, accepted: AcceptedTypes): Promise<ManifestWithPayload> {
+  /** The manifest and its bytes (GET); `reader` as for statManifest. */
+  async getManifest(
+    repository: string,
+    reference: string,
+    accepted: AcceptedTypes,
+    reader?: PullReader,
+  ): Promise<ManifestWithPayload> {
     const byTag = !reference.includes(':');
     const manifest = await this.loadManifest(repository, reference);
+    // The addressed manifest is judged: an index's signature covers the child negotiation may serve.
+    if (reader) await this.options.pullGate?.check(repository, reference, manifest, reader);
     const outcome = negotiateManifest(manifest.mediaType, accepted, byTag);
     const served = outcome === 'serve' ? manifest : await this.negotiated(repository, manifest, outcome);
     this.options.onManifestPulled?.(repository, served.digest);

@@ -22,6 +22,8 @@ export interface ReferenceRegistryOptions {
   /** Reuse the storage of a registry that was killed (its close() removes it). */
   root?: string;
   port?: number;
+  /** Distribution's maintenance read-only mode: reads are served, pushes refused. */
+  readOnly?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function startReferenceRegistry(options: ReferenceRegistryOptions =
       'storage:',
       `  filesystem: { rootdirectory: ${join(root, 'data')} }`,
       '  delete: { enabled: true }',
+      ...(options.readOnly ? ['  maintenance: { readonly: { enabled: true } }'] : []),
       `http: { addr: "127.0.0.1:${port}" }`,
       '',
     ].join('\n'),

@@ -187,6 +187,12 @@ describe('wharf db copy between SQLite and PostgreSQL', () => {
         'replication_executions',
         'replication_tasks',
         'replication_triggers',
+        'signature_policies',
+        'vulnerability_ranges',
+        'scan_state',
+        'scan_reports',
+        'scan_queue',
+        'vulnerability_policies',
       ],
     );
     assert.equal(counts.get('repositories'), 3);

@@ -23,6 +23,9 @@ const allMigrations = [
   '008-audit-log',
   '009-replication',
   '010-proxy-cache',
+  '011-signature-policies',
+  '012-vulnerability-scanning',
+  '013-retention-run-heartbeat',
 ];
 
 describe('PostgreSQL schema migrations', () => {
@@ -95,10 +98,16 @@ describe('PostgreSQL schema migrations', () => {
         'retention_run_artifacts',
         'retention_runs',
         'robots',
+        'scan_queue',
+        'scan_reports',
+        'scan_state',
+        'signature_policies',
         'storage_usage',
         'tags',
         'uploads',
         'users',
+        'vulnerability_policies',
+        'vulnerability_ranges',
         'webhook_policies',
       ],
     );
@@ -231,7 +240,7 @@ describe('PostgreSQL schema migrations', () => {
     assert.match(refused, /exited with 2 before listening/);
     assert.match(
       refused,
-      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc, 005-gc-reviews, 006-lifecycle-policies, 007-events, 008-audit-log, 009-replication, 010-proxy-cache: run `wharf db migrate`/,
+      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc, 005-gc-reviews, 006-lifecycle-policies, 007-events, 008-audit-log, 009-replication, 010-proxy-cache, 011-signature-policies, 012-vulnerability-scanning, 013-retention-run-heartbeat: run `wharf db migrate`/,
     );
     assert.equal((await postgres.query(databaseName(url), "select to_regclass('tags') as tags"))[0]?.tags, null);
 

@@ -82,6 +82,18 @@ describe('loadConfig defaults', () => {
       },
       audit: { enabled: true, retention: 2160 * 3_600_000, pulls: true },
       replication: { workers: 2 },
+      ui: { enabled: true },
+      policy: {
+        signatures: {
+          required: false,
+          mode: 'presence',
+          formats: ['cosign', 'notation'],
+          trustedkeys: [],
+          trustedcertificates: [],
+        },
+        vulnerabilities: { blockseverity: 'none', blockunscanned: false },
+      },
+      scan: { enabled: true, interval: 1_000 },
       gc: {
         enabled: true,
         workers: 1,

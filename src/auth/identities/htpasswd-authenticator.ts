@@ -88,6 +88,15 @@ export class HtpasswdAuthenticator implements Authenticator {
     return { outcome: 'authenticated', principal: { name: username, source: 'htpasswd', groups: [], admin: false } };
   }
 
+  /**
+   * The stored hash of a user, or undefined once the user's line is gone: a sign-in bound to it
+   * ends when the line is removed or the password changed.
+   */
+  async storedHash(username: string): Promise<string | undefined> {
+    await this.checkIfDue();
+    return this.entries.get(username)?.hash;
+  }
+
   /** Re-reads the file if it changed since it was last read. */
   async refresh(): Promise<void> {
     this.checking ??= this.reloadIfChanged().finally(() => {

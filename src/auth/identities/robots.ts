@@ -147,6 +147,15 @@ export class Robots implements RobotDirectory {
     return { outcome: valid ? 'valid' : 'invalid', robot: toRobotAccount(row) };
   }
 
+  /**
+   * The robot with a value that changes whenever its secret does (the stored hash), so that a
+   * sign-in bound to the secret ends when it is rotated.
+   */
+  async findWithSecretStamp(name: string): Promise<{ robot: RobotAccount; secretStamp: string } | undefined> {
+    const row = await this.store.findRobot(name);
+    return row && { robot: toRobotAccount(row), secretStamp: row.secret_hash };
+  }
+
   isExpired(robot: RobotAccount): boolean {
     return robot.expiresAt !== null && robot.expiresAt <= this.now();
   }

@@ -4,6 +4,11 @@ import { type AuthServices, TokenError } from '../../auth/auth-services.ts';
 import { authenticateWithChain } from '../../auth/authenticator.ts';
 import { anonymous, isAnonymous, type Principal } from '../../auth/principal.ts';
 import { RegistryError } from '../../oci/errors.ts';
+import { readCookie } from '../oidc/login-state-cookie.ts';
+import { changesState, csrfHeader } from '../session/csrf.ts';
+import { type SessionCookies, sessionCookieName } from '../session/session-cookie.ts';
+import { SessionEndedError } from '../session/session-ended-error.ts';
+import { SessionPrincipals } from '../session/session-principals.ts';
 import { verifiedClientCertificate } from '../tls/client-certificate.ts';
 import { CredentialsCache } from './credentials-cache.ts';
 import { noteLoginAttempt } from './login-attempt.ts';
@@ -18,8 +23,16 @@ declare module 'fastify' {
 /** Who is calling and whether they may: the HTTP side of authentication and authorization. */
 export class AccessControl {
   private readonly cache = new CredentialsCache();
+  /** The web UI's sign-ins, resolved to the account as it stands now. */
+  readonly sessions: SessionPrincipals | undefined;
 
-  constructor(readonly auth: AuthServices) {}
+  /** `cookies`: the web UI's sign-in cookies, accepted when given. */
+  constructor(
+    readonly auth: AuthServices,
+    private readonly cookies?: SessionCookies,
+  ) {
+    this.sessions = cookies && new SessionPrincipals(cookies, auth.standing ?? (async () => undefined));
+  }
 
   /**
    * The caller: from a Bearer token, Basic credentials or a verified client certificate, else
@@ -61,6 +74,7 @@ export class AccessControl {
   /** Forgets remembered logins of this name, after its credentials or rights changed. */
   forget(name: string): void {
     this.cache.forget(name);
+    this.sessions?.forget(name);
   }
 
   /**
@@ -100,6 +114,17 @@ export class AccessControl {
       if (scheme === 'basic') return this.fromBasic(request, value);
       noteLoginAttempt(request, { outcome: 'failure', username: '', method: 'basic', reason: 'unsupported_scheme' });
       throw this.unauthorized(`unsupported authorization scheme "${scheme.slice(0, 20)}"`, [], undefined, request);
+    }
+    const claim = this.cookies?.verify(readCookie(request.headers.cookie, sessionCookieName));
+    if (claim && this.sessions) {
+      // The browser sends the cookie with any request to this origin; only the UI adds the header.
+      if (changesState(request.method) && request.headers[csrfHeader] === undefined) {
+        throw new RegistryError('DENIED', `a request signed in by cookie must carry the ${csrfHeader} header`);
+      }
+      const principal = await this.sessions.resolve(claim);
+      if (principal) return principal;
+      request.log.info({ 'auth.user.name': claim.name, 'auth.source': claim.source }, 'session ended: account changed');
+      throw new SessionEndedError(request.protocol === 'https');
     }
     const subject = verifiedClientCertificate(request.raw.socket)?.subjectCommonName;
     if (subject !== undefined && this.auth.certificatePrincipal) {

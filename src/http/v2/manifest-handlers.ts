@@ -1,10 +1,16 @@
 import { maxManifestBytes } from '../../oci/manifest.ts';
 import { parseAccept } from '../../oci/negotiation.ts';
 import { type HandlerContext, locationOf, repositoryPath } from './context.ts';
+import { pullReaderOf } from './pull-reader.ts';
 import { readLimitedBody } from './request-body.ts';
 
 export async function headManifest(context: HandlerContext, name: string, reference: string): Promise<void> {
-  const manifest = await context.registry.statManifest(name, reference, parseAccept(context.request.headers.accept));
+  const manifest = await context.registry.statManifest(
+    name,
+    reference,
+    parseAccept(context.request.headers.accept),
+    pullReaderOf(context, name),
+  );
   context.reply
     .code(200)
     .headers(manifestHeaders(manifest.digest, manifest.mediaType, manifest.size))
@@ -13,7 +19,12 @@ export async function headManifest(context: HandlerContext, name: string, refere
 
 export async function getManifest(context: HandlerContext, name: string, reference: string): Promise<void> {
   const { request, reply } = context;
-  const manifest = await context.registry.getManifest(name, reference, parseAccept(request.headers.accept));
+  const manifest = await context.registry.getManifest(
+    name,
+    reference,
+    parseAccept(request.headers.accept),
+    pullReaderOf(context, name),
+  );
   reply.headers(manifestHeaders(manifest.digest, manifest.mediaType, manifest.size));
   if (request.headers['if-none-match'] === `"${manifest.digest}"`) {
     reply.code(304).send();
