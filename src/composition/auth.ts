@@ -217,7 +217,16 @@ export async function composeAuth(config: Config, deps: AuthDependencies): Promi
           authorizer: projectAuthorizer,
           robots,
           credentialsChanged: (name) => access.forget(name),
-          routes: [...userRoutes({ users, identify, unauthorized, limiter }), ...(deps.apiRoutes ?? [])],
+          routes: [
+            ...userRoutes({
+              users,
+              identify,
+              unauthorized,
+              limiter,
+              credentialsChanged: (name) => access.forget(name),
+            }),
+            ...(deps.apiRoutes ?? []),
+          ],
           contents: deps.projectContents,
           version: deps.version,
         });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium } from 'playwright-core';
-import { basicOf, type Credentials, createProject, credsFlag } from '../helpers/auth.ts';
+import { api, basicOf, type Credentials, createProject, createUser, credsFlag } from '../helpers/auth.ts';
 import { send } from '../helpers/http.ts';
 import { buildImageLayout } from '../helpers/images.ts';
 import { skopeo } from '../helpers/skopeo.ts';
@@ -114,5 +114,24 @@ describe('web UI in Chromium', { skip }, () => {
       [],
     );
     assert.deepEqual(problems, []);
+  });
+
+  it('shows the sign-in form when the session ends while a page is open', async () => {
+    const uma: Credentials = { username: 'uma', password: 'uma-browser-password-1' };
+    await createUser(wharf.url, admin, { ...uma, admin: true });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${wharf.url}/ui/`);
+    await page.getByLabel('Username').fill(uma.username);
+    await page.getByLabel('Password').fill(uma.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const project = page.getByRole('link', { name: 'team', exact: true });
+    await project.waitFor();
+
+    const disabled = await api(wharf.url, 'PATCH', '/users/uma', { as: admin, body: { disabled: true } });
+    assert.equal(disabled.status, 200, disabled.text());
+    await project.click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    assert.equal(await page.getByText('uma', { exact: true }).count(), 0, 'the header no longer names the user');
   });
 });

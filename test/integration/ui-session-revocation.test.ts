@@ -81,13 +81,8 @@ describe('web UI sessions follow local users and robots', () => {
     assert.equal(current.status, 200, current.text());
 
     assert.equal((await api(wharf.url, 'DELETE', '/users/eve', { as: admin })).status, 204);
-    let last: HttpResult | undefined;
-    await until('the deleted user is refused', async () => {
-      last = await withCookie(wharf, '/api/v1/users/current', cookie);
-      return last.status !== 200;
-    });
-    assert.ok(last);
-    assertSessionEnded(last);
+    // The instance that made the change forgets what it cached about the account at once.
+    assertSessionEnded(await withCookie(wharf, '/api/v1/users/current', cookie));
     const catalog = await withCookie(wharf, '/v2/_catalog', cookie);
     assertSessionEnded(catalog);
     const session = await withCookie(wharf, '/api/v1/session', cookie);
@@ -96,7 +91,7 @@ describe('web UI sessions follow local users and robots', () => {
     assert.match(session.headers.get('set-cookie') ?? '', /^wharf_session=;/);
   });
 
-  it('takes administration away from a demoted administrator within the cache window', async () => {
+  it('takes administration away from a demoted administrator at once', async () => {
     const dora: Credentials = { username: 'dora', password: 'dora-password-1' };
     await createUser(wharf.url, admin, { ...dora, admin: true });
     const cookie = await signIn(wharf, dora);
@@ -104,11 +99,7 @@ describe('web UI sessions follow local users and robots', () => {
 
     const demoted = await api(wharf.url, 'PATCH', '/users/dora', { as: admin, body: { admin: false } });
     assert.equal(demoted.status, 200, demoted.text());
-    const took = await until(
-      'the demoted user is denied',
-      async () => (await withCookie(wharf, '/api/v1/users', cookie)).status === 403,
-    );
-    assert.ok(took <= 5_000, `denied after ${took} ms`);
+    assert.equal((await withCookie(wharf, '/api/v1/users', cookie)).status, 403, 'the demoted user is denied');
     const session = await withCookie(wharf, '/api/v1/session', cookie);
     assert.deepEqual(session.json<{ user: unknown }>().user, { name: 'dora', admin: false });
     assert.equal((await withCookie(wharf, '/api/v1/users/current', cookie)).status, 200, 'still signed in');
@@ -132,10 +123,7 @@ describe('web UI sessions follow local users and robots', () => {
     });
     assert.equal(changed.status, 200, changed.text());
     for (const cookie of [frankCookie, graceCookie]) {
-      await until(
-        'the session ends',
-        async () => (await withCookie(wharf, '/api/v1/users/current', cookie)).status === 401,
-      );
+      assertSessionEnded(await withCookie(wharf, '/api/v1/users/current', cookie));
     }
     const renewed = await signIn(wharf, { username: 'grace', password: 'grace-password-2' });
     assert.equal((await withCookie(wharf, '/api/v1/users/current', renewed)).status, 200, 'a new sign-in works');

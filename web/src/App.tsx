@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { unauthorizedEvent } from './api.ts';
 import { ErrorMessage } from './components/ErrorMessage.tsx';
 import { ArtifactPage } from './pages/ArtifactPage.tsx';
 import { ProjectPage } from './pages/ProjectPage.tsx';
@@ -14,6 +15,15 @@ export function App() {
   const route = useRoute();
   useEffect(() => {
     loadSession().then(setSession, setError);
+    // A 401 from any call: if the session ended, show the sign-in form instead of the error.
+    const recheck = () => {
+      loadSession().then((current) => {
+        setSession(current);
+        if (current.auth_enabled && current.user === null) setError(undefined);
+      }, setError);
+    };
+    window.addEventListener(unauthorizedEvent, recheck);
+    return () => window.removeEventListener(unauthorizedEvent, recheck);
   }, []);
   const leave = async () => {
     try {

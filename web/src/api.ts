@@ -13,6 +13,12 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Dispatched on `window` when the registry answers 401: the session may have ended (signed out
+ * elsewhere, account disabled, password changed), so the app asks who is signed in again.
+ */
+export const unauthorizedEvent = 'wharf:unauthorized';
+
 export async function request(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   headers.set(csrfHeader, '1');
@@ -22,6 +28,7 @@ export async function request(path: string, init: RequestInit = {}): Promise<Res
   } catch (error) {
     throw new ApiError(0, `the registry did not answer (${error instanceof Error ? error.message : String(error)})`);
   }
+  if (response.status === 401) window.dispatchEvent(new Event(unauthorizedEvent));
   if (!response.ok) throw await errorOf(response);
   return response;
 }

@@ -17,6 +17,8 @@ export interface UserRoutesDependencies {
   unauthorized(message: string): RegistryError;
   /** Counts wrong old passwords on a password change as failed logins. */
   limiter?: LoginLimiter;
+  /** Drops what is cached about an account (credentials, UI sessions) once it changes. */
+  credentialsChanged?(name: string): void;
 }
 
 const usernameSchema = z.string().min(1).max(255).meta({ example: 'alice' });
@@ -187,6 +189,7 @@ export function userRoutes(deps: UserRoutesDependencies): ApiRoute[] {
         }
         await deps.limiter?.recordSuccess(principal.name, request.ip);
         await translateIdentityErrors(() => users.setPassword(principal.name, body.new_password));
+        deps.credentialsChanged?.(principal.name);
         return { status: 204 };
       },
     }),
@@ -229,7 +232,9 @@ export function userRoutes(deps: UserRoutesDependencies): ApiRoute[] {
       async handler({ principal, params, body }) {
         requireAdmin(principal);
         if (body.disabled === true && isSelf(principal, params.name)) throw forbidden('you cannot disable yourself');
-        return { status: 200, body: userBody(await translateIdentityErrors(() => users.update(params.name, body))) };
+        const user = await translateIdentityErrors(() => users.update(params.name, body));
+        deps.credentialsChanged?.(params.name);
+        return { status: 200, body: userBody(user) };
       },
     }),
     defineRoute({
@@ -251,6 +256,7 @@ export function userRoutes(deps: UserRoutesDependencies): ApiRoute[] {
         requireAdmin(principal);
         if (isSelf(principal, params.name)) throw forbidden('you cannot delete yourself');
         await translateIdentityErrors(() => users.remove(params.name));
+        deps.credentialsChanged?.(params.name);
         return { status: 204 };
       },
     }),
