@@ -12,6 +12,7 @@ import * as proxyCache from './migrations/010-proxy-cache.ts';
 import * as signaturePolicies from './migrations/011-signature-policies.ts';
 import * as vulnerabilityScanning from './migrations/012-vulnerability-scanning.ts';
 import * as retentionRunHeartbeat from './migrations/013-retention-run-heartbeat.ts';
+import * as manifestsByDigest from './migrations/014-manifests-by-digest.ts';
 import { isPostgres } from './migrations/column-types.ts';
 
 /** Migrations are compiled in, not read from a folder, so they travel with the code. */
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '011-signature-policies': signaturePolicies,
   '012-vulnerability-scanning': vulnerabilityScanning,
   '013-retention-run-heartbeat': retentionRunHeartbeat,
+  '014-manifests-by-digest': manifestsByDigest,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,5 +1,6 @@
+import type { ExpressionBuilder } from 'kysely';
 import type { ScanReport } from './scan-report.ts';
-import { type ScanDatabase, scanDatabase } from './scan-tables.ts';
+import { type ScanDatabase, type ScanTables, scanDatabase } from './scan-tables.ts';
 import { type Severity, severities, severityRank } from './severity.ts';
 
 export interface ReportListing {
@@ -49,7 +50,8 @@ export class ScanReportStore {
       .selectFrom('scan_reports')
       .select(['digest', 'repository', 'status', 'worst_severity', 'finding_count', 'scanned_at', 'db_version'])
       .where('worst_severity', 'in', wanted)
-      .where('status', '=', 'scanned');
+      .where('status', '=', 'scanned')
+      .where(({ exists, selectFrom }) => exists(storedManifest(selectFrom)));
     if (options.prefix) query = query.where('repository', 'like', `${options.prefix.replace(/[%_\\]/g, '\\$&')}%`);
     const rows = await query.orderBy('digest').limit(options.limit).offset(options.offset).execute();
     return rows
@@ -69,12 +71,13 @@ export class ScanReportStore {
     await enqueueScan(this.db, repository, digest, now);
   }
 
-  /** Queues every report computed against another database version; returns how many. */
+  /** Queues every report of a stored manifest computed against another database version; returns how many. */
   async enqueueStale(version: string, now = Date.now()): Promise<number> {
     const stale = await this.db
       .selectFrom('scan_reports')
       .select(['digest', 'repository'])
       .where('db_version', '!=', version)
+      .where(({ exists, selectFrom }) => exists(storedManifest(selectFrom)))
       .execute();
     for (const row of stale) await this.enqueue(row.repository, row.digest, now);
     return stale.length;
@@ -97,6 +100,15 @@ export class ScanReportStore {
     return undefined;
   }
 
+  /** Deletes the reports of manifests no repository holds any more; returns how many. */
+  async pruneOrphans(): Promise<number> {
+    const deleted = await this.db
+      .deleteFrom('scan_reports')
+      .where(({ not, exists, selectFrom }) => not(exists(storedManifest(selectFrom))))
+      .executeTakeFirst();
+    return Number(deleted.numDeletedRows);
+  }
+
   async queueLength(): Promise<number> {
     const row = await this.db
       .selectFrom('scan_queue')
@@ -104,6 +116,11 @@ export class ScanReportStore {
       .executeTakeFirst();
     return Number(row?.count ?? 0);
   }
+}
+
+/** Any manifest, in any repository, with the digest of the report in hand. */
+function storedManifest(selectFrom: ExpressionBuilder<ScanTables, 'scan_reports'>['selectFrom']) {
+  return selectFrom('manifests').select('manifests.id').whereRef('manifests.digest', '=', 'scan_reports.digest');
 }
 
 /** Queues a scan, inside the caller's transaction when given one (a manifest push). */

@@ -25,6 +25,8 @@ export type ScanTables = {
     report: string;
   };
   scan_queue: { digest: string; repository: string; enqueued_at: number };
+  /** The metadata store's table, as far as scans look at it. */
+  manifests: { id: Generated<number>; digest: string; repository_id: number };
   vulnerability_policies: {
     project_id: number;
     block_severity: string | null;

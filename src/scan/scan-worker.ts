@@ -68,6 +68,7 @@ export class ScanWorker {
   private async pass(): Promise<void> {
     const version = await this.vulnerabilities.version();
     if (version !== undefined && version !== this.seenVersion) {
+      await this.prune();
       const requeued = await this.reports.enqueueStale(version);
       this.metrics.databaseRanges((await this.vulnerabilities.status()).ranges);
       if (this.seenVersion !== undefined || requeued > 0) {
@@ -85,6 +86,11 @@ export class ScanWorker {
       }
     }
     this.metrics.queueLength(await this.reports.queueLength());
+  }
+
+  private async prune(): Promise<void> {
+    const pruned = await this.reports.pruneOrphans();
+    if (pruned > 0) this.logger.info({ pruned }, 'deleted the scan reports of deleted manifests');
   }
 
   /** Queues every stored manifest, once per fire across instances. */
@@ -111,6 +117,7 @@ export class ScanWorker {
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
       .select(['manifests.digest', 'repositories.name'])
       .execute();
+    await this.prune();
     for (const manifest of manifests) await this.reports.enqueue(manifest.name, manifest.digest);
     this.logger.info({ manifests: manifests.length }, 'scheduled scan queued every manifest');
     this.kick();

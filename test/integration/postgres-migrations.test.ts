@@ -26,6 +26,7 @@ const allMigrations = [
   '011-signature-policies',
   '012-vulnerability-scanning',
   '013-retention-run-heartbeat',
+  '014-manifests-by-digest',
 ];
 
 describe('PostgreSQL schema migrations', () => {
@@ -240,7 +241,7 @@ describe('PostgreSQL schema migrations', () => {
     assert.match(refused, /exited with 2 before listening/);
     assert.match(
       refused,
-      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc, 005-gc-reviews, 006-lifecycle-policies, 007-events, 008-audit-log, 009-replication, 010-proxy-cache, 011-signature-policies, 012-vulnerability-scanning, 013-retention-run-heartbeat: run `wharf db migrate`/,
+      /configuration error: database\.migrate: is manual and .* needs migrations 001-initial, 002-identities, 003-projects, 004-oidc, 005-gc-reviews, 006-lifecycle-policies, 007-events, 008-audit-log, 009-replication, 010-proxy-cache, 011-signature-policies, 012-vulnerability-scanning, 013-retention-run-heartbeat, 014-manifests-by-digest: run `wharf db migrate`/,
     );
     assert.equal((await postgres.query(databaseName(url), "select to_regclass('tags') as tags"))[0]?.tags, null);
 
