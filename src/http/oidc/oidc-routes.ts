@@ -52,26 +52,25 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcRouteDependen
       const redirectUri = deps.redirectUrl ?? `${request.protocol}://${request.host}${oidcCallbackPath}`;
       const { authorizationUrl, pending } = await deps.client.beginLogin(redirectUri);
       const callback = new URL(redirectUri);
-      noStore(reply)
+      return noStore(reply)
         .header(
           'Set-Cookie',
           loginStateSetCookie(signLoginState(pending, deps.cookieKey), callback.pathname, secure(callback)),
         )
         .redirect(authorizationUrl.href, 302);
     } catch (error) {
-      failed(request, reply, error);
+      return failed(request, reply, error);
     }
   });
 
   app.get(oidcCallbackPath, async (request, reply) => {
     const pending = verifyLoginState(readCookie(request.headers.cookie, loginStateCookieName), deps.cookieKey);
     if (pending === undefined) {
-      failed(
+      return failed(
         request,
         reply,
         new OidcLoginError(400, 'The sign-in session is missing, expired or altered. Start the sign-in again.'),
       );
-      return;
     }
     const callback = new URL(pending.redirectUri);
     // The state is single-use: the cookie goes whatever happens next.
@@ -83,9 +82,9 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcRouteDependen
       request.log.info({ 'auth.user.name': username, 'auth.source': 'oidc' }, 'oidc sign-in succeeded');
       noteLoginAttempt(request, { outcome: 'success', username, method: 'oidc', source: 'oidc' });
       const registryHost = deps.registryHost ?? request.host;
-      noStore(reply).type('text/html; charset=utf-8').send(cliSecretPage({ username, secret, registryHost }));
+      return noStore(reply).type('text/html; charset=utf-8').send(cliSecretPage({ username, secret, registryHost }));
     } catch (error) {
-      failed(request, reply, error);
+      return failed(request, reply, error);
     }
   });
 }
@@ -103,7 +102,8 @@ function noStore(reply: FastifyReply): FastifyReply {
   });
 }
 
-function failed(request: FastifyRequest, reply: FastifyReply, error: unknown): void {
+/** Sends the error page; returned by async handlers, as Fastify wants of a reply sent by hand. */
+function failed(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   const known = error instanceof OidcLoginError;
   const status = known ? error.status : 500;
   const message = known ? error.message : 'The sign-in failed; the server log has the details.';
@@ -112,5 +112,5 @@ function failed(request: FastifyRequest, reply: FastifyReply, error: unknown): v
   }
   if (status >= 500) request.log.error({ err: error }, 'oidc sign-in failed');
   else request.log.warn({ err: error }, 'oidc sign-in refused');
-  noStore(reply).code(status).type('text/html; charset=utf-8').send(errorPage('Sign-in failed', message));
+  return noStore(reply).code(status).type('text/html; charset=utf-8').send(errorPage('Sign-in failed', message));
 }
